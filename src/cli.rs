@@ -1,0 +1,196 @@
+//! Command-line surface (clap derive). Parsing only: no behaviour here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "isoaudit",
+    version,
+    about = "Finds what keeps a pytest suite from running in parallel, and runs it in parallel safely.",
+    long_about = None,
+    after_help = "Examples:\n  isoaudit check tests/\n  isoaudit check --output-format github --select ISO1,ISO3 tests/\n  isoaudit check --diff tests/test_db.py\n  isoaudit report -o docs/test-isolation-audit.md\n  isoaudit plan --workers 4\n  isoaudit run --workers auto -- -x -q\n  isoaudit rule ISO101"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Lint a suite: print isolation findings (exit 0 none, 1 findings, 2 error).
+    Check(CheckArgs),
+    /// Write the markdown isolation audit (default docs/test-isolation-audit.md).
+    Report(ReportArgs),
+    /// Print the parallel schedule: classes, units, phases and estimates.
+    Plan(PlanArgs),
+    /// Run the suite with pytest + pytest-xdist following the plan.
+    Run(RunArgs),
+    /// Print the fixture dependency graph.
+    Graph(GraphArgs),
+    /// Explain a rule, or list all rules.
+    Rule(RuleArgs),
+}
+
+/// Options every analysing command shares.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Common {
+    /// Files or directories to analyse (default: pytest's testpaths, else `.`).
+    pub paths: Vec<PathBuf>,
+    /// Use this isoaudit.toml / pyproject.toml instead of searching for one.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    #[default]
+    Full,
+    Concise,
+    Json,
+    Github,
+    Sarif,
+    Rdjson,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// How findings are printed.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Full)]
+    pub output_format: OutputFormat,
+    /// Only these rule codes or prefixes (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "CODES")]
+    pub select: Option<Vec<String>>,
+    /// Also these rule codes or prefixes.
+    #[arg(long, value_delimiter = ',', value_name = "CODES")]
+    pub extend_select: Vec<String>,
+    /// Not these rule codes or prefixes.
+    #[arg(long, value_delimiter = ',', value_name = "CODES")]
+    pub ignore: Vec<String>,
+    /// Apply safe fixes in place.
+    #[arg(long)]
+    pub fix: bool,
+    /// With --fix, also apply unsafe fixes (marker removals change scheduling).
+    #[arg(long)]
+    pub unsafe_fixes: bool,
+    /// Show the fixes as a unified diff instead of writing them.
+    #[arg(long)]
+    pub diff: bool,
+    /// Exit 0 even when there are findings.
+    #[arg(long)]
+    pub exit_zero: bool,
+    /// Print counts per rule instead of findings.
+    #[arg(long)]
+    pub statistics: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Output file (default docs/test-isolation-audit.md under the project root).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Put this date in the header (the report is otherwise date-free).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<String>,
+    /// Do not write; exit 1 if the file on disk differs from what would be written.
+    #[arg(long)]
+    pub check: bool,
+    /// Workers assumed for the speedup estimate.
+    #[arg(long, env = "PYTEST_WORKERS", value_name = "auto|N")]
+    pub workers: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum PlanFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ScheduleArgs {
+    /// Parallel workers: auto, N, or 1 for a plain serial run.
+    #[arg(long, env = "PYTEST_WORKERS", value_name = "auto|N")]
+    pub workers: Option<String>,
+    /// Workers for the heavy phase (default min(2, workers)).
+    #[arg(long, value_name = "N")]
+    pub heavy_workers: Option<usize>,
+    /// Durations file: .isoaudit/durations.json, a junit XML, or .test_durations.
+    #[arg(long, value_name = "FILE")]
+    pub durations: Option<PathBuf>,
+    /// Split the plan into K shards (for a CI matrix).
+    #[arg(long, value_name = "K", requires = "shard")]
+    pub shards: Option<usize>,
+    /// Which shard to plan or run, 1-based.
+    #[arg(long, value_name = "I", requires = "shards")]
+    pub shard: Option<usize>,
+    /// Every test with an isolation marker runs in the serial phase.
+    #[arg(long)]
+    pub honor_markers: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
+    /// Do not re-run parallel-phase failures serially.
+    #[arg(long)]
+    pub no_rerun_failures_serially: bool,
+    /// Exit 0 when the only failures are isolation bugs (fail in parallel, pass alone).
+    #[arg(long)]
+    pub allow_isolation_bugs: bool,
+    /// Python interpreter with pytest and pytest-xdist (default: $VIRTUAL_ENV, .venv, python3).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Arguments passed through to every pytest invocation.
+    #[arg(last = true)]
+    pub pytest_args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum GraphFormat {
+    #[default]
+    Dot,
+    Mermaid,
+    Json,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
+    /// Only this test and the fixtures it reaches.
+    #[arg(long, value_name = "NODEID")]
+    pub test: Option<String>,
+    /// Only the fixtures and tests that reach this resource key.
+    #[arg(long, value_name = "KEY")]
+    pub resource: Option<String>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct RuleArgs {
+    /// Rule code, e.g. ISO101.
+    pub code: Option<String>,
+    /// Explain every rule.
+    #[arg(long)]
+    pub all: bool,
+}

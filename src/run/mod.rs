@@ -1,0 +1,1 @@
+//! Executes a plan with pytest + pytest-xdist through the embedded plugin.

@@ -1,0 +1,388 @@
+//! The fixture graph: resolves fixture names the way pytest does (class,
+//! module, conftest chain up to the root, then builtins), computes each test's
+//! fixture closure with the chain that reached every fixture, and finds cycles.
+//! Reads the suite model; knows nothing about hazards.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use crate::pytest::{builtins, Fixture, ModuleModel, Test};
+
+/// A fixture definition: module index and index into its `fixtures`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FixtureRef {
+    pub module: usize,
+    pub index: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Resolved {
+    Fixture(FixtureRef),
+    Builtin(String),
+    Unresolved(String),
+}
+
+/// One fixture in a test's closure.
+#[derive(Debug, Clone)]
+pub struct ClosureEntry {
+    pub fixture: FixtureRef,
+    /// Node ids from the test to this fixture, the test first.
+    pub chain: Vec<String>,
+    pub autouse: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Closure {
+    pub fixtures: Vec<ClosureEntry>,
+    /// Builtin/plugin fixtures reached (`tmp_path`, `monkeypatch`...).
+    pub builtins: BTreeSet<String>,
+    /// (name, chain of the requester) for names nothing defines.
+    pub unresolved: Vec<(String, Vec<String>)>,
+}
+
+impl Closure {
+    pub fn has_builtin(&self, name: &str) -> bool {
+        self.builtins.contains(name)
+    }
+}
+
+/// The whole suite: modules plus indexes for resolution.
+pub struct Suite {
+    pub modules: Vec<ModuleModel>,
+    /// dir -> conftest module index.
+    conftests: HashMap<String, usize>,
+    /// `usefixtures` from the pytest ini.
+    pub ini_usefixtures: Vec<String>,
+}
+
+type Candidates = HashMap<String, Vec<FixtureRef>>;
+
+impl Suite {
+    pub fn new(modules: Vec<ModuleModel>, ini_usefixtures: Vec<String>) -> Self {
+        let conftests = modules
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.is_conftest)
+            .map(|(i, m)| (m.dir.clone(), i))
+            .collect();
+        Suite {
+            modules,
+            conftests,
+            ini_usefixtures,
+        }
+    }
+
+    pub fn fixture(&self, r: FixtureRef) -> &Fixture {
+        &self.modules[r.module].fixtures[r.index]
+    }
+
+    pub fn tests(&self) -> impl Iterator<Item = &Test> {
+        self.modules.iter().flat_map(|m| m.tests.iter())
+    }
+
+    /// Conftest modules that apply to `dir`, nearest first.
+    pub fn conftest_chain(&self, dir: &str) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut d = dir.to_string();
+        loop {
+            if let Some(&i) = self.conftests.get(&d) {
+                out.push(i);
+            }
+            if d.is_empty() {
+                break;
+            }
+            d = d
+                .rsplit_once('/')
+                .map(|(p, _)| p.to_string())
+                .unwrap_or_default();
+        }
+        out
+    }
+
+    /// Fixture definitions visible from `module`/`class`, nearest first.
+    fn visible(&self, module: usize, class: Option<&str>) -> Vec<FixtureRef> {
+        let m = &self.modules[module];
+        let mut out = Vec::new();
+        // Class fixtures: the innermost class first, then its outer classes.
+        if let Some(class) = class {
+            let mut path = class.to_string();
+            loop {
+                for (i, f) in m.fixtures.iter().enumerate() {
+                    if f.class.as_deref() == Some(path.as_str()) {
+                        out.push(FixtureRef { module, index: i });
+                    }
+                }
+                match path.rsplit_once("::") {
+                    Some((outer, _)) => path = outer.to_string(),
+                    None => break,
+                }
+            }
+        }
+        for (i, f) in m.fixtures.iter().enumerate() {
+            if f.class.is_none() {
+                out.push(FixtureRef { module, index: i });
+            }
+        }
+        for c in self.conftest_chain(&m.dir) {
+            if c == module {
+                continue;
+            }
+            for (i, f) in self.modules[c].fixtures.iter().enumerate() {
+                if f.class.is_none() {
+                    out.push(FixtureRef {
+                        module: c,
+                        index: i,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    fn candidates(&self, module: usize, class: Option<&str>) -> (Candidates, Vec<FixtureRef>) {
+        let visible = self.visible(module, class);
+        let mut by_name: Candidates = HashMap::new();
+        for r in &visible {
+            by_name
+                .entry(self.fixture(*r).name.clone())
+                .or_default()
+                .push(*r);
+        }
+        // Autouse fixtures, skipping ones shadowed by a nearer same-named one.
+        let autouse = visible
+            .iter()
+            .filter(|r| {
+                let f = self.fixture(**r);
+                f.autouse && by_name[&f.name].first() == Some(*r)
+            })
+            .copied()
+            .collect();
+        (by_name, autouse)
+    }
+
+    fn resolve_in(
+        cands: &Candidates,
+        name: &str,
+        requester: Option<FixtureRef>,
+        requester_name: Option<&str>,
+    ) -> Resolved {
+        let list = cands.get(name).map(Vec::as_slice).unwrap_or(&[]);
+        let pick = match (requester, requester_name) {
+            // A fixture requesting its own name gets the next outer definition.
+            (Some(r), Some(rn)) if rn == name => list
+                .iter()
+                .position(|c| *c == r)
+                .and_then(|p| list.get(p + 1))
+                .copied(),
+            _ => list.first().copied(),
+        };
+        match pick {
+            Some(r) => Resolved::Fixture(r),
+            None if builtins::is_known(name) => Resolved::Builtin(name.to_string()),
+            None => Resolved::Unresolved(name.to_string()),
+        }
+    }
+
+    /// Resolves `name` as requested by fixture `from` in its own definition
+    /// context (used by the graph view and fixture-level analysis).
+    pub fn resolve_from_fixture(&self, from: FixtureRef, name: &str) -> Resolved {
+        let f = self.fixture(from);
+        let (cands, _) = self.candidates(from.module, f.class.as_deref());
+        Self::resolve_in(&cands, name, Some(from), Some(&f.name))
+    }
+
+    /// Every test's closure, in the order of `self.tests()`.
+    pub fn closures(&self) -> Vec<Closure> {
+        let mut cache: HashMap<(usize, Option<String>), (Candidates, Vec<FixtureRef>)> =
+            HashMap::new();
+        let mut out = Vec::new();
+        for t in self.tests() {
+            let key = (t.module, t.class.clone());
+            let (cands, autouse) = cache
+                .entry(key)
+                .or_insert_with(|| self.candidates(t.module, t.class.as_deref()));
+            out.push(self.closure_of(t, cands, autouse));
+        }
+        out
+    }
+
+    fn closure_of(&self, t: &Test, cands: &Candidates, autouse: &[FixtureRef]) -> Closure {
+        let mut closure = Closure::default();
+        let mut seen: BTreeSet<FixtureRef> = BTreeSet::new();
+        let mut queue: VecDeque<(Resolved, Vec<String>, bool)> = VecDeque::new();
+        let root = vec![t.nodeid.clone()];
+        for r in autouse {
+            queue.push_back((Resolved::Fixture(*r), root.clone(), true));
+        }
+        let direct = self
+            .ini_usefixtures
+            .iter()
+            .chain(t.usefixtures.iter())
+            .chain(t.requests.iter())
+            .chain(t.dynamic_requests.iter());
+        for name in direct {
+            queue.push_back((
+                Self::resolve_in(cands, name, None, None),
+                root.clone(),
+                false,
+            ));
+        }
+        while let Some((res, chain, auto)) = queue.pop_front() {
+            match res {
+                Resolved::Builtin(n) => {
+                    closure.builtins.insert(n);
+                }
+                Resolved::Unresolved(n) => closure.unresolved.push((n, chain)),
+                Resolved::Fixture(r) => {
+                    if !seen.insert(r) {
+                        continue;
+                    }
+                    let f = self.fixture(r);
+                    let mut chain = chain;
+                    chain.push(f.id.clone());
+                    for name in f.requests.iter().chain(f.dynamic_requests.iter()) {
+                        let next = Self::resolve_in(cands, name, Some(r), Some(&f.name));
+                        queue.push_back((next, chain.clone(), auto));
+                    }
+                    closure.fixtures.push(ClosureEntry {
+                        fixture: r,
+                        chain,
+                        autouse: auto,
+                    });
+                }
+            }
+        }
+        closure
+    }
+
+    /// The definition-context graph: a node per test, fixture, builtin and
+    /// unresolved name; an edge per request.
+    pub fn graph(&self) -> FixtureGraph {
+        let mut g: DiGraph<GraphNode, ()> = DiGraph::new();
+        let mut fixture_nodes: HashMap<FixtureRef, NodeIndex> = HashMap::new();
+        let mut named: HashMap<Resolved, NodeIndex> = HashMap::new();
+        for (mi, m) in self.modules.iter().enumerate() {
+            for (fi, f) in m.fixtures.iter().enumerate() {
+                let r = FixtureRef {
+                    module: mi,
+                    index: fi,
+                };
+                fixture_nodes.insert(r, g.add_node(GraphNode::Fixture(r, f.id.clone())));
+            }
+        }
+        let mut node_for = |g: &mut DiGraph<GraphNode, ()>, res: Resolved| -> NodeIndex {
+            match &res {
+                Resolved::Fixture(r) => fixture_nodes[r],
+                Resolved::Builtin(n) | Resolved::Unresolved(n) => {
+                    let label = n.clone();
+                    let builtin = matches!(res, Resolved::Builtin(_));
+                    *named.entry(res).or_insert_with(|| {
+                        g.add_node(if builtin {
+                            GraphNode::Builtin(label)
+                        } else {
+                            GraphNode::Unresolved(label)
+                        })
+                    })
+                }
+            }
+        };
+        for (mi, m) in self.modules.iter().enumerate() {
+            for (fi, f) in m.fixtures.iter().enumerate() {
+                let r = FixtureRef {
+                    module: mi,
+                    index: fi,
+                };
+                let from = node_for(&mut g, Resolved::Fixture(r));
+                for name in f.requests.iter().chain(f.dynamic_requests.iter()) {
+                    let to = node_for(&mut g, self.resolve_from_fixture(r, name));
+                    g.add_edge(from, to, ());
+                }
+            }
+        }
+        let mut test_nodes = Vec::new();
+        let mut cache: HashMap<(usize, Option<String>), (Candidates, Vec<FixtureRef>)> =
+            HashMap::new();
+        for t in self.tests() {
+            let n = g.add_node(GraphNode::Test(t.nodeid.clone()));
+            test_nodes.push(n);
+            let (cands, autouse) = cache
+                .entry((t.module, t.class.clone()))
+                .or_insert_with(|| self.candidates(t.module, t.class.as_deref()));
+            let autouse = autouse.clone();
+            for r in autouse {
+                let to = node_for(&mut g, Resolved::Fixture(r));
+                g.add_edge(n, to, ());
+            }
+            for name in self
+                .ini_usefixtures
+                .iter()
+                .chain(t.usefixtures.iter())
+                .chain(t.requests.iter())
+                .chain(t.dynamic_requests.iter())
+            {
+                let to = node_for(&mut g, Self::resolve_in(cands, name, None, None));
+                g.add_edge(n, to, ());
+            }
+        }
+        FixtureGraph {
+            graph: g,
+            fixture_nodes,
+            test_nodes,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GraphNode {
+    Test(String),
+    Fixture(FixtureRef, String),
+    Builtin(String),
+    Unresolved(String),
+}
+
+impl GraphNode {
+    pub fn label(&self) -> &str {
+        match self {
+            GraphNode::Test(s)
+            | GraphNode::Fixture(_, s)
+            | GraphNode::Builtin(s)
+            | GraphNode::Unresolved(s) => s,
+        }
+    }
+}
+
+pub struct FixtureGraph {
+    pub graph: DiGraph<GraphNode, ()>,
+    pub fixture_nodes: HashMap<FixtureRef, NodeIndex>,
+    pub test_nodes: Vec<NodeIndex>,
+}
+
+impl FixtureGraph {
+    /// Fixture dependency cycles (each as sorted fixture ids), sorted.
+    pub fn cycles(&self) -> Vec<Vec<FixtureRef>> {
+        let mut out: Vec<Vec<FixtureRef>> = petgraph::algo::tarjan_scc(&self.graph)
+            .into_iter()
+            .filter(|scc| {
+                scc.len() > 1
+                    || scc
+                        .first()
+                        .is_some_and(|n| self.graph.contains_edge(*n, *n))
+            })
+            .map(|scc| {
+                let mut v: Vec<FixtureRef> = scc
+                    .iter()
+                    .filter_map(|n| match &self.graph[*n] {
+                        GraphNode::Fixture(r, _) => Some(*r),
+                        _ => None,
+                    })
+                    .collect();
+                v.sort();
+                v
+            })
+            .filter(|v| !v.is_empty())
+            .collect();
+        out.sort();
+        out
+    }
+}

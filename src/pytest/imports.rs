@@ -1,0 +1,149 @@
+//! Name resolution through imports: `import pytest as pt`, `from unittest
+//! import mock`, `from pytest import fixture as fx` all map a local name to a
+//! qualified dotted name, so rules never match on spelling alone.
+
+use std::collections::HashMap;
+
+use crate::python::ir::{Expr, ExprKind, Stmt, StmtKind};
+
+#[derive(Debug, Clone, Default)]
+pub struct Imports {
+    /// local name -> qualified name (`pt` -> `pytest`, `mock` -> `unittest.mock`).
+    map: HashMap<String, String>,
+}
+
+impl Imports {
+    /// Imports at module level, including those nested in `if`/`try` blocks.
+    pub fn from_body(body: &[Stmt]) -> Self {
+        let mut imports = Imports::default();
+        imports.add_body(body);
+        imports
+    }
+
+    /// Adds the imports of a block (module level or a function body).
+    pub fn add_body(&mut self, body: &[Stmt]) {
+        for stmt in body {
+            self.add_stmt(stmt);
+            if !matches!(stmt.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_)) {
+                for block in stmt.blocks() {
+                    self.add_body(block);
+                }
+            }
+        }
+    }
+
+    fn add_stmt(&mut self, stmt: &Stmt) {
+        match &stmt.kind {
+            StmtKind::Import(aliases) => {
+                for a in aliases {
+                    match &a.asname {
+                        Some(as_) => {
+                            self.map.insert(as_.clone(), a.name.clone());
+                        }
+                        None => {
+                            // `import a.b` binds `a`.
+                            let first = a.name.split('.').next().unwrap_or(&a.name);
+                            self.map.insert(first.to_string(), first.to_string());
+                        }
+                    }
+                }
+            }
+            StmtKind::ImportFrom {
+                module,
+                level,
+                names,
+            } => {
+                let base = match (module, level) {
+                    (Some(m), 0) => m.clone(),
+                    (Some(m), _) => format!(".{m}"),
+                    (None, _) => ".".to_string(),
+                };
+                for a in names {
+                    if a.name == "*" {
+                        continue;
+                    }
+                    let local = a.asname.clone().unwrap_or_else(|| a.name.clone());
+                    self.map.insert(local, format!("{base}.{}", a.name));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn get(&self, local: &str) -> Option<&str> {
+        self.map.get(local).map(String::as_str)
+    }
+
+    pub fn is_imported(&self, local: &str) -> bool {
+        self.map.contains_key(local)
+    }
+
+    /// The qualified dotted name of `expr` when its head is an imported name
+    /// (`pt.mark.serial` -> `pytest.mark.serial`); plain builtins like `open`
+    /// come back as themselves.
+    pub fn qualify(&self, expr: &Expr) -> Option<String> {
+        let parts = expr.dotted()?;
+        let head = parts[0];
+        let mut out = match self.map.get(head) {
+            Some(q) => q.clone(),
+            None => head.to_string(),
+        };
+        for p in &parts[1..] {
+            out.push('.');
+            out.push_str(p);
+        }
+        Some(out)
+    }
+
+    /// Like `qualify` but a call is qualified by its callee.
+    pub fn qualify_callee(&self, expr: &Expr) -> Option<String> {
+        match &expr.kind {
+            ExprKind::Call(c) => self.qualify(&c.func),
+            _ => self.qualify(expr),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::python::parse;
+
+    fn q(src: &str, expr: &str) -> Option<String> {
+        let m = parse(format!("{src}\n_x = {expr}\n"));
+        let imports = Imports::from_body(&m.module.body);
+        let StmtKind::Assign { value, .. } = &m.module.body.last().unwrap().kind else {
+            panic!()
+        };
+        imports.qualify(value)
+    }
+
+    #[test]
+    fn aliases_resolve() {
+        assert_eq!(
+            q("import pytest as pt", "pt.fixture").as_deref(),
+            Some("pytest.fixture")
+        );
+        assert_eq!(
+            q("from pytest import fixture as fx", "fx").as_deref(),
+            Some("pytest.fixture")
+        );
+        assert_eq!(
+            q("from unittest import mock", "mock.patch.dict").as_deref(),
+            Some("unittest.mock.patch.dict")
+        );
+        assert_eq!(
+            q("import os.path", "os.path.join").as_deref(),
+            Some("os.path.join")
+        );
+        assert_eq!(q("", "open").as_deref(), Some("open"));
+        assert_eq!(
+            q(
+                "try:\n    import pytest_asyncio as pa\nexcept ImportError:\n    pass",
+                "pa.fixture"
+            )
+            .as_deref(),
+            Some("pytest_asyncio.fixture")
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! The suite model: what pytest would collect from each module (tests,
+//! fixtures, markers, requests), extracted from isoaudit's IR. Knows pytest's
+//! collection rules; knows nothing about hazards.
+
+pub mod builtins;
+pub mod imports;
+mod model;
+
+pub use model::*;

@@ -1,0 +1,1043 @@
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use super::imports::Imports;
+use crate::config::PytestIni;
+use crate::python::ir::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    Function,
+    Class,
+    Module,
+    Package,
+    Session,
+}
+
+impl Scope {
+    pub fn parse(s: &str) -> Option<Scope> {
+        Some(match s {
+            "function" => Scope::Function,
+            "class" => Scope::Class,
+            "module" => Scope::Module,
+            "package" => Scope::Package,
+            "session" => Scope::Session,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Function => "function",
+            Scope::Class => "class",
+            Scope::Module => "module",
+            Scope::Package => "package",
+            Scope::Session => "session",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MarkerLevel {
+    Function,
+    Class,
+    Module,
+}
+
+/// Where a marker is written, so fixes can remove it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MarkerSite {
+    /// `@pytest.mark.x` line: the decorator span.
+    Decorator(Span),
+    /// An element of a `pytestmark = [...]` list: element span and the whole
+    /// assignment statement span.
+    ListElement {
+        element: Span,
+        statement: Span,
+        len: usize,
+    },
+    /// `pytestmark = pytest.mark.x`: the statement span.
+    Assignment(Span),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Marker {
+    pub name: String,
+    pub level: MarkerLevel,
+    pub reason: Option<String>,
+    /// The `pytest.mark.x(...)` call's argument list end (to add `reason=`).
+    pub call: Option<Span>,
+    pub span: Span,
+    pub site: MarkerSite,
+    /// Positional string arguments (usefixtures names, parametrize argnames).
+    pub str_args: Vec<String>,
+    /// The raw call, for parametrize values.
+    pub args: Vec<Expr>,
+    pub keywords: Vec<(String, Expr)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    pub name: String,
+    /// `rel::name` or `rel::Class::name`.
+    pub id: String,
+    pub module: usize,
+    pub class: Option<String>,
+    pub func: Arc<Function>,
+    pub scope: Scope,
+    pub autouse: bool,
+    pub params: bool,
+    pub is_yield: bool,
+    pub requests: Vec<String>,
+    /// Literal `request.getfixturevalue("name")` calls in the body.
+    pub dynamic_requests: Vec<String>,
+    /// Span of the fixture name for findings.
+    pub span: Span,
+    /// Synthesised from unittest `setUp`/`tearDown`.
+    pub synthetic: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Parametrize {
+    pub argnames: Vec<String>,
+    pub values: Option<Expr>,
+    pub indirect: bool,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Test {
+    /// Function-level nodeid (no parametrize suffix).
+    pub nodeid: String,
+    pub name: String,
+    pub module: usize,
+    /// Class path for methods (`TestA` or `TestA::TestNested`).
+    pub class: Option<String>,
+    pub func: Arc<Function>,
+    pub requests: Vec<String>,
+    /// Literal `request.getfixturevalue("name")` calls in the body.
+    pub dynamic_requests: Vec<String>,
+    pub usefixtures: Vec<String>,
+    pub markers: Vec<Marker>,
+    pub parametrize: Vec<Parametrize>,
+    pub is_unittest: bool,
+    pub span: Span,
+}
+
+/// A hook function such as `pytest_collection_modifyitems` in a conftest.
+#[derive(Debug, Clone)]
+pub struct Hook {
+    pub name: String,
+    pub func: Arc<Function>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Suppressions {
+    /// line -> codes (empty = all).
+    pub lines: HashMap<usize, Vec<String>>,
+    /// File-level codes or prefixes.
+    pub file: Vec<String>,
+}
+
+impl Suppressions {
+    pub fn suppresses(&self, code: &str, line: usize) -> bool {
+        if self.file.iter().any(|p| code.starts_with(p.as_str())) {
+            return true;
+        }
+        match self.lines.get(&line) {
+            Some(codes) => codes.is_empty() || codes.iter().any(|c| code.starts_with(c.as_str())),
+            None => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ModuleModel {
+    pub rel: String,
+    /// Directory part of `rel` ("" at the root).
+    pub dir: String,
+    pub is_conftest: bool,
+    pub imports: Imports,
+    /// Dotted module name guessed from the path (`tests.test_a`).
+    pub dotted: String,
+    /// Module-level `NAME = value` assignments (last one wins).
+    pub constants: HashMap<String, Expr>,
+    /// Module-level functions by name (helpers tests call).
+    pub functions: HashMap<String, Arc<Function>>,
+    pub fixtures: Vec<Fixture>,
+    pub tests: Vec<Test>,
+    pub hooks: Vec<Hook>,
+    pub module_markers: Vec<Marker>,
+    pub suppressions: Suppressions,
+    pub uses_pytest: bool,
+}
+
+/// Recognises pytest's collection names (`python_functions` etc.): a plain
+/// entry is a prefix, one with glob characters is an fnmatch pattern.
+#[derive(Debug, Clone)]
+pub struct NameRules {
+    functions: Vec<Matcher>,
+    classes: Vec<Matcher>,
+}
+
+#[derive(Debug, Clone)]
+enum Matcher {
+    Prefix(String),
+    Glob(globset::GlobMatcher),
+}
+
+impl Matcher {
+    fn new(p: &str) -> Matcher {
+        if p.contains(['*', '?', '[']) {
+            match globset::Glob::new(p) {
+                Ok(g) => Matcher::Glob(g.compile_matcher()),
+                Err(_) => Matcher::Prefix(p.to_string()),
+            }
+        } else {
+            Matcher::Prefix(p.to_string())
+        }
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        match self {
+            Matcher::Prefix(p) => name.starts_with(p.as_str()),
+            Matcher::Glob(g) => g.is_match(name),
+        }
+    }
+}
+
+impl NameRules {
+    pub fn new(ini: &PytestIni) -> Self {
+        NameRules {
+            functions: ini
+                .python_functions
+                .iter()
+                .map(|p| Matcher::new(p))
+                .collect(),
+            classes: ini.python_classes.iter().map(|p| Matcher::new(p)).collect(),
+        }
+    }
+
+    fn is_test_function(&self, name: &str) -> bool {
+        self.functions.iter().any(|m| m.matches(name))
+    }
+
+    fn is_test_class(&self, name: &str) -> bool {
+        self.classes.iter().any(|m| m.matches(name))
+    }
+}
+
+struct Extractor<'a> {
+    rules: &'a NameRules,
+    imports: Imports,
+    module_index: usize,
+    rel: String,
+    constants: HashMap<String, Expr>,
+    fixtures: Vec<Fixture>,
+    tests: Vec<Test>,
+    hooks: Vec<Hook>,
+    /// Classes defined at module level: name -> (bases, body) for inheritance.
+    classes: HashMap<String, Arc<Class>>,
+}
+
+/// What a decorator or marker expression is, after import resolution.
+enum DecoratorKind {
+    Fixture { call: Option<Call>, asyncio: bool },
+    Mark(Marker),
+    Other,
+}
+
+impl<'a> Extractor<'a> {
+    fn qualify(&self, e: &Expr) -> Option<String> {
+        let q = self.imports.qualify(e)?;
+        // A module-level alias (`isolation = pytest.mark.isolation`).
+        if let ExprKind::Name(n) = &e.kind {
+            if !self.imports.is_imported(n) {
+                if let Some(v) = self.constants.get(n) {
+                    if let Some(inner) = self.imports.qualify(v) {
+                        if inner.starts_with("pytest.") {
+                            return Some(inner);
+                        }
+                    }
+                }
+            }
+        }
+        Some(q)
+    }
+
+    fn decorator_kind(&self, expr: &Expr, span: Span, level: MarkerLevel) -> DecoratorKind {
+        let (callee, call) = match &expr.kind {
+            ExprKind::Call(c) => (&c.func, Some((**c).clone())),
+            _ => (expr, None),
+        };
+        let Some(q) = self.qualify(callee) else {
+            return DecoratorKind::Other;
+        };
+        match q.as_str() {
+            "pytest.fixture" | "_pytest.fixtures.fixture" => {
+                return DecoratorKind::Fixture {
+                    call,
+                    asyncio: false,
+                }
+            }
+            "pytest_asyncio.fixture" => {
+                return DecoratorKind::Fixture {
+                    call,
+                    asyncio: true,
+                }
+            }
+            _ => {}
+        }
+        match marker_from(&q, call.as_ref(), span, level) {
+            Some(m) => DecoratorKind::Mark(Marker {
+                site: MarkerSite::Decorator(span),
+                ..m
+            }),
+            None => DecoratorKind::Other,
+        }
+    }
+
+    /// Markers of a `pytestmark = ...` value.
+    fn pytestmark(&self, value: &Expr, stmt_span: Span, level: MarkerLevel) -> Vec<Marker> {
+        let elems: Vec<&Expr> = match &value.kind {
+            ExprKind::List(v) | ExprKind::Tuple(v) => v.iter().collect(),
+            _ => vec![value],
+        };
+        let is_list = matches!(value.kind, ExprKind::List(_) | ExprKind::Tuple(_));
+        let len = elems.len();
+        elems
+            .into_iter()
+            .filter_map(|e| {
+                let (callee, call) = match &e.kind {
+                    ExprKind::Call(c) => (&c.func, Some(&**c)),
+                    _ => (e, None),
+                };
+                let q = self.qualify(callee)?;
+                let m = marker_from(&q, call, e.span, level)?;
+                let site = if is_list {
+                    MarkerSite::ListElement {
+                        element: e.span,
+                        statement: stmt_span,
+                        len,
+                    }
+                } else {
+                    MarkerSite::Assignment(stmt_span)
+                };
+                Some(Marker { site, ..m })
+            })
+            .collect()
+    }
+
+    fn function_markers(&self, f: &Function, level: MarkerLevel) -> Vec<Marker> {
+        f.decorators
+            .iter()
+            .filter_map(|d| match self.decorator_kind(&d.expr, d.span, level) {
+                DecoratorKind::Mark(m) => Some(m),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn fixture_of(&self, f: &Function, class: Option<&str>) -> Option<Fixture> {
+        let (call, asyncio) = f.decorators.iter().find_map(|d| {
+            match self.decorator_kind(&d.expr, d.span, MarkerLevel::Function) {
+                DecoratorKind::Fixture { call, asyncio } => Some((call, asyncio)),
+                _ => None,
+            }
+        })?;
+        let _ = asyncio;
+        let kw = |name: &str| call.as_ref().and_then(|c| c.keyword(name));
+        let scope = match kw("scope") {
+            Some(e) => e.as_str().and_then(Scope::parse).unwrap_or(Scope::Function),
+            None => call
+                .as_ref()
+                .and_then(|c| c.args.first())
+                .and_then(|e| e.as_str())
+                .and_then(Scope::parse)
+                .unwrap_or(Scope::Function),
+        };
+        let autouse = matches!(kw("autouse").map(|e| &e.kind), Some(ExprKind::Bool(true)));
+        let params = kw("params").is_some();
+        let name = kw("name")
+            .and_then(|e| e.as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| f.name.clone());
+        let requests = requested_params(f, class.is_some(), &[]);
+        let id = match class {
+            Some(c) => format!("{}::{}::{}", self.rel, c, name),
+            None => format!("{}::{}", self.rel, name),
+        };
+        Some(Fixture {
+            name,
+            id,
+            module: self.module_index,
+            class: class.map(str::to_string),
+            func: Arc::new(f.clone()),
+            scope,
+            autouse,
+            params,
+            is_yield: contains_yield(&f.body),
+            requests,
+            dynamic_requests: getfixturevalue_names(&f.body),
+            span: f.name_span,
+            synthetic: false,
+        })
+    }
+
+    fn visit_module(&mut self, body: &[Stmt]) -> Vec<Marker> {
+        let mut module_markers = Vec::new();
+        // Constants first so aliases resolve whatever the order.
+        for stmt in body {
+            if let StmtKind::Assign { targets, value } = &stmt.kind {
+                for t in targets {
+                    if let ExprKind::Name(n) = &t.kind {
+                        self.constants.insert(n.clone(), value.clone());
+                    }
+                }
+            }
+            if let StmtKind::AnnAssign {
+                target,
+                value: Some(value),
+            } = &stmt.kind
+            {
+                if let ExprKind::Name(n) = &target.kind {
+                    self.constants.insert(n.clone(), value.clone());
+                }
+            }
+            if let StmtKind::ClassDef(c) = &stmt.kind {
+                self.classes.insert(c.name.clone(), Arc::new((**c).clone()));
+            }
+        }
+        for stmt in body {
+            if let StmtKind::Assign { targets, value } = &stmt.kind {
+                if targets
+                    .iter()
+                    .any(|t| matches!(&t.kind, ExprKind::Name(n) if n == "pytestmark"))
+                {
+                    module_markers.extend(self.pytestmark(value, stmt.span, MarkerLevel::Module));
+                }
+            }
+        }
+        for stmt in body {
+            match &stmt.kind {
+                StmtKind::FunctionDef(f) => {
+                    if let Some(fx) = self.fixture_of(f, None) {
+                        self.fixtures.push(fx);
+                    } else if f.name.starts_with("pytest_") {
+                        self.hooks.push(Hook {
+                            name: f.name.clone(),
+                            func: Arc::new((**f).clone()),
+                        });
+                    } else if self.rules.is_test_function(&f.name) {
+                        let t = self.make_test(f, None, &[], &module_markers, false);
+                        self.tests.push(t);
+                    }
+                }
+                StmtKind::ClassDef(c) => {
+                    self.visit_class(c, None, &module_markers, &[]);
+                }
+                _ => {}
+            }
+        }
+        module_markers
+    }
+
+    fn is_unittest_class(&self, c: &Class, depth: usize) -> bool {
+        if depth > 20 {
+            return false;
+        }
+        c.bases.iter().any(|b| {
+            let q = self.imports.qualify(b).unwrap_or_default();
+            if q.ends_with("TestCase") || q.starts_with("unittest.") {
+                return true;
+            }
+            match &b.kind {
+                ExprKind::Name(n) => self
+                    .classes
+                    .get(n)
+                    .is_some_and(|base| self.is_unittest_class(base, depth + 1)),
+                _ => false,
+            }
+        })
+    }
+
+    /// Methods of `c`, including those inherited from same-module bases
+    /// (pytest collects inherited test methods), nearest definition first.
+    fn methods(&self, c: &Class, depth: usize) -> Vec<Function> {
+        let mut out: Vec<Function> = Vec::new();
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        for stmt in &c.body {
+            if let StmtKind::FunctionDef(f) = &stmt.kind {
+                if seen.insert(f.name.clone()) {
+                    out.push((**f).clone());
+                }
+            }
+        }
+        if depth < 20 {
+            for b in &c.bases {
+                if let ExprKind::Name(n) = &b.kind {
+                    if let Some(base) = self.classes.get(n) {
+                        for f in self.methods(base, depth + 1) {
+                            if seen.insert(f.name.clone()) {
+                                out.push(f);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn visit_class(
+        &mut self,
+        c: &Class,
+        outer: Option<&str>,
+        module_markers: &[Marker],
+        outer_markers: &[Marker],
+    ) {
+        let path = match outer {
+            Some(o) => format!("{o}::{}", c.name),
+            None => c.name.clone(),
+        };
+        let unittest = self.is_unittest_class(c, 0);
+        if !unittest && !self.rules.is_test_class(&c.name) {
+            return;
+        }
+        let methods = self.methods(c, 0);
+        if !unittest && methods.iter().any(|f| f.name == "__init__") {
+            // pytest skips test classes with a constructor.
+            return;
+        }
+        let mut class_markers: Vec<Marker> = outer_markers.to_vec();
+        class_markers.extend(c.decorators.iter().filter_map(|d| {
+            match self.decorator_kind(&d.expr, d.span, MarkerLevel::Class) {
+                DecoratorKind::Mark(m) => Some(m),
+                _ => None,
+            }
+        }));
+        for stmt in &c.body {
+            if let StmtKind::Assign { targets, value } = &stmt.kind {
+                if targets
+                    .iter()
+                    .any(|t| matches!(&t.kind, ExprKind::Name(n) if n == "pytestmark"))
+                {
+                    class_markers.extend(self.pytestmark(value, stmt.span, MarkerLevel::Class));
+                }
+            }
+        }
+        for f in &methods {
+            if let Some(fx) = self.fixture_of(f, Some(&path)) {
+                self.fixtures.push(fx);
+            }
+        }
+        if unittest {
+            self.unittest_fixtures(&methods, &path);
+        }
+        for f in &methods {
+            let is_test = if unittest {
+                f.name.starts_with("test")
+            } else {
+                self.rules.is_test_function(&f.name)
+            };
+            if is_test
+                && !self
+                    .fixtures
+                    .iter()
+                    .any(|x| x.func.span == f.span && x.class.as_deref() == Some(&path))
+            {
+                let mut markers = class_markers.clone();
+                markers.extend(module_markers.iter().cloned());
+                let t = self.make_test(f, Some(&path), &markers, &[], unittest);
+                self.tests.push(t);
+            }
+        }
+        for stmt in &c.body {
+            if let StmtKind::ClassDef(inner) = &stmt.kind {
+                if !unittest {
+                    self.visit_class(inner, Some(&path), module_markers, &class_markers);
+                }
+            }
+        }
+    }
+
+    /// `setUp`/`setUpClass` with their `tearDown` counterparts become synthetic
+    /// autouse yield fixtures of the class, so facts and restores work alike.
+    fn unittest_fixtures(&mut self, methods: &[Function], class: &str) {
+        for (setup, teardown, scope) in [
+            ("setUp", "tearDown", Scope::Function),
+            ("setUpClass", "tearDownClass", Scope::Class),
+            ("asyncSetUp", "asyncTearDown", Scope::Function),
+        ] {
+            let Some(s) = methods.iter().find(|f| f.name == setup) else {
+                continue;
+            };
+            let mut body = s.body.clone();
+            body.push(Stmt {
+                kind: StmtKind::Expr(Expr {
+                    kind: ExprKind::Yield(None),
+                    span: s.span,
+                }),
+                span: s.span,
+            });
+            if let Some(t) = methods.iter().find(|f| f.name == teardown) {
+                body.extend(t.body.iter().cloned());
+            }
+            let func = Function { body, ..s.clone() };
+            self.fixtures.push(Fixture {
+                name: setup.to_string(),
+                id: format!("{}::{}::{}", self.rel, class, setup),
+                module: self.module_index,
+                class: Some(class.to_string()),
+                func: Arc::new(func),
+                scope,
+                autouse: true,
+                params: false,
+                is_yield: true,
+                requests: Vec::new(),
+                dynamic_requests: Vec::new(),
+                span: s.name_span,
+                synthetic: true,
+            });
+        }
+    }
+
+    fn make_test(
+        &self,
+        f: &Function,
+        class: Option<&str>,
+        inherited_markers: &[Marker],
+        module_markers: &[Marker],
+        unittest: bool,
+    ) -> Test {
+        let mut markers = self.function_markers(f, MarkerLevel::Function);
+        markers.extend(inherited_markers.iter().cloned());
+        markers.extend(module_markers.iter().cloned());
+        let mut parametrize = Vec::new();
+        let mut usefixtures = Vec::new();
+        for m in &markers {
+            match m.name.as_str() {
+                "parametrize" => {
+                    let names = m.args.first().map(argnames).unwrap_or_default();
+                    let indirect = m
+                        .keywords
+                        .iter()
+                        .any(|(k, v)| k == "indirect" && !matches!(v.kind, ExprKind::Bool(false)));
+                    parametrize.push(Parametrize {
+                        argnames: names,
+                        values: m.args.get(1).cloned().or_else(|| {
+                            m.keywords
+                                .iter()
+                                .find(|(k, _)| k == "argvalues")
+                                .map(|(_, v)| v.clone())
+                        }),
+                        indirect,
+                        span: m.span,
+                    });
+                }
+                "usefixtures" => usefixtures.extend(m.str_args.iter().cloned()),
+                _ => {}
+            }
+        }
+        let direct: Vec<String> = parametrize
+            .iter()
+            .filter(|p| !p.indirect)
+            .flat_map(|p| p.argnames.iter().cloned())
+            .collect();
+        let requests = if unittest {
+            Vec::new()
+        } else {
+            requested_params(f, class.is_some(), &direct)
+        };
+        let nodeid = match class {
+            Some(c) => format!("{}::{}::{}", self.rel, c, f.name),
+            None => format!("{}::{}", self.rel, f.name),
+        };
+        Test {
+            nodeid,
+            name: f.name.clone(),
+            module: self.module_index,
+            class: class.map(str::to_string),
+            func: Arc::new(f.clone()),
+            requests,
+            dynamic_requests: getfixturevalue_names(&f.body),
+            usefixtures,
+            markers,
+            parametrize,
+            is_unittest: unittest,
+            span: f.name_span,
+        }
+    }
+}
+
+/// `pytest.mark.NAME(...)` -> a marker (site filled in by the caller).
+fn marker_from(q: &str, call: Option<&Call>, span: Span, level: MarkerLevel) -> Option<Marker> {
+    let name = q.strip_prefix("pytest.mark.")?;
+    if name.contains('.') {
+        return None;
+    }
+    let (args, keywords) = match call {
+        Some(c) => (
+            c.args.clone(),
+            c.keywords
+                .iter()
+                .filter_map(|k| Some((k.name.clone()?, k.value.clone())))
+                .collect::<Vec<_>>(),
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    let reason = keywords
+        .iter()
+        .find(|(k, _)| k == "reason")
+        .map(|(_, v)| expr_text(v))
+        .or_else(|| {
+            // `@pytest.mark.serial("needs the shared Neo4j")`
+            if name != "parametrize" && name != "usefixtures" {
+                args.first().and_then(|a| a.as_str()).map(str::to_string)
+            } else {
+                None
+            }
+        });
+    let str_args = args
+        .iter()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    Some(Marker {
+        name: name.to_string(),
+        level,
+        reason,
+        call: call.map(|_| span),
+        span,
+        site: MarkerSite::Decorator(span),
+        str_args,
+        args,
+        keywords,
+    })
+}
+
+fn expr_text(e: &Expr) -> String {
+    match &e.kind {
+        ExprKind::Str(s) => s.clone(),
+        ExprKind::FString(parts) => parts
+            .iter()
+            .map(|p| match p {
+                FPart::Lit(s) => s.as_str(),
+                FPart::Expr(_) => "{...}",
+            })
+            .collect(),
+        _ => "<expression>".to_string(),
+    }
+}
+
+/// `"a, b"` / `("a", "b")` / `["a", "b"]` -> names.
+fn argnames(e: &Expr) -> Vec<String> {
+    match &e.kind {
+        ExprKind::Str(s) => s
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect(),
+        ExprKind::List(v) | ExprKind::Tuple(v) => v
+            .iter()
+            .filter_map(|x| x.as_str().map(|s| s.trim().to_string()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Fixture names a function requests through its signature: parameters
+/// without defaults, minus `self`/`cls` on methods and parametrize argnames.
+fn requested_params(f: &Function, is_method: bool, exclude: &[String]) -> Vec<String> {
+    let is_static = f
+        .decorators
+        .iter()
+        .any(|d| matches!(d.expr.dotted().as_deref(), Some(["staticmethod"])));
+    let mut out = Vec::new();
+    for (i, p) in f.params.iter().enumerate() {
+        if i == 0 && is_method && !is_static && p.kind == ParamKind::Positional {
+            continue;
+        }
+        if matches!(p.kind, ParamKind::VarArgs | ParamKind::VarKw) || p.default.is_some() {
+            continue;
+        }
+        if exclude.contains(&p.name) {
+            continue;
+        }
+        out.push(p.name.clone());
+    }
+    out
+}
+
+/// Literal names passed to `request.getfixturevalue(...)` in a body.
+pub fn getfixturevalue_names(body: &[Stmt]) -> Vec<String> {
+    fn expr(e: &Expr, out: &mut Vec<String>) {
+        if let ExprKind::Call(c) = &e.kind {
+            if let ExprKind::Attribute { attr, .. } = &c.func.kind {
+                if attr == "getfixturevalue" {
+                    if let Some(name) = c.args.first().and_then(|a| a.as_str()) {
+                        out.push(name.to_string());
+                    }
+                }
+            }
+        }
+        for ch in e.children() {
+            expr(ch, out);
+        }
+    }
+    fn block(body: &[Stmt], out: &mut Vec<String>) {
+        for s in body {
+            for e in s.exprs() {
+                expr(e, out);
+            }
+            for b in s.blocks() {
+                block(b, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    block(body, &mut out);
+    out.sort();
+    out.dedup();
+    out
+}
+
+pub fn contains_yield(body: &[Stmt]) -> bool {
+    fn expr_has(e: &Expr) -> bool {
+        matches!(e.kind, ExprKind::Yield(_)) || e.children().into_iter().any(expr_has)
+    }
+    body.iter().any(|s| {
+        if matches!(s.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_)) {
+            return false;
+        }
+        s.exprs().into_iter().any(expr_has) || s.blocks().into_iter().any(contains_yield)
+    })
+}
+
+/// `# isoaudit: ignore[ISO101, ISO2]`, `# isoaudit: ignore`,
+/// `# isoaudit: file-ignore[ISO4]`.
+fn suppressions(module: &Module, source: &crate::python::SourceText) -> Suppressions {
+    let mut s = Suppressions::default();
+    for c in &module.comments {
+        let text = c.text.trim_start_matches('#').trim();
+        let Some(rest) = text.strip_prefix("isoaudit:") else {
+            continue;
+        };
+        let rest = rest.trim();
+        let (file, rest) = match rest.strip_prefix("file-ignore") {
+            Some(r) => (true, r),
+            None => match rest.strip_prefix("ignore") {
+                Some(r) => (false, r),
+                None => continue,
+            },
+        };
+        let codes: Vec<String> = rest
+            .trim()
+            .strip_prefix('[')
+            .and_then(|r| r.split(']').next())
+            .map(|inner| {
+                inner
+                    .split(',')
+                    .map(|c| c.trim().to_string())
+                    .filter(|c| !c.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if file {
+            if codes.is_empty() {
+                s.file.push("ISO".to_string());
+            } else {
+                s.file.extend(codes);
+            }
+        } else {
+            let (line, _) = source.line_col(c.span.start as usize);
+            s.lines.entry(line).or_default().extend(codes);
+        }
+    }
+    s
+}
+
+/// Extracts the model of one parsed module.
+pub fn extract(
+    index: usize,
+    rel: &str,
+    is_conftest: bool,
+    module: &Module,
+    source: &crate::python::SourceText,
+    rules: &NameRules,
+) -> ModuleModel {
+    let imports = Imports::from_body(&module.body);
+    let mut ex = Extractor {
+        rules,
+        imports,
+        module_index: index,
+        rel: rel.to_string(),
+        constants: HashMap::new(),
+        fixtures: Vec::new(),
+        tests: Vec::new(),
+        hooks: Vec::new(),
+        classes: HashMap::new(),
+    };
+    let module_markers = ex.visit_module(&module.body);
+    if is_conftest {
+        // conftest.py files are never collected as test modules.
+        ex.tests.clear();
+    }
+    let functions = module
+        .body
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StmtKind::FunctionDef(f) => Some((f.name.clone(), Arc::new((**f).clone()))),
+            _ => None,
+        })
+        .collect();
+    let dir = rel
+        .rsplit_once('/')
+        .map(|(d, _)| d.to_string())
+        .unwrap_or_default();
+    let dotted = rel.trim_end_matches(".py").replace('/', ".");
+    let uses_pytest = ex.imports.get("pytest").is_some()
+        || module.body.iter().any(
+            |s| matches!(&s.kind, StmtKind::ImportFrom { module: Some(m), .. } if m == "pytest"),
+        );
+    ModuleModel {
+        rel: rel.to_string(),
+        dir,
+        is_conftest,
+        dotted,
+        constants: ex.constants,
+        functions,
+        fixtures: ex.fixtures,
+        tests: ex.tests,
+        hooks: ex.hooks,
+        module_markers,
+        suppressions: suppressions(module, source),
+        uses_pytest,
+        imports: ex.imports,
+    }
+}
+
+/// Counts of what was collected (for summaries).
+pub fn count_tests(modules: &[ModuleModel]) -> usize {
+    modules.iter().map(|m| m.tests.len()).sum()
+}
+
+/// Registered-marker names from ini `markers` lines.
+pub fn registered_markers(ini: &PytestIni) -> BTreeMap<String, String> {
+    ini.markers
+        .iter()
+        .map(|(n, d)| {
+            (
+                n.split('(').next().unwrap_or(n).trim().to_string(),
+                d.clone(),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::python::parse;
+
+    fn model(src: &str) -> ModuleModel {
+        let p = parse(src.to_string());
+        let rules = NameRules::new(&PytestIni::default());
+        extract(0, "tests/test_m.py", false, &p.module, &p.source, &rules)
+    }
+
+    #[test]
+    fn collects_like_pytest() {
+        let m = model(
+            r#"
+import pytest as pt
+from pytest import fixture as fx, mark
+import unittest
+
+pytestmark = [pt.mark.integration, mark.isolation(reason="shared neo4j")]
+
+@fx(scope="session", autouse=True)
+def db(tmp_path_factory):
+    yield 1
+
+@pt.fixture(name="renamed")
+def _impl(request):
+    return 2
+
+@mark.parametrize("a, b", [(1, 2)])
+@pt.mark.usefixtures("db")
+def test_one(a, b, renamed, tmp_path, opt=3):
+    pass
+
+class TestGroup:
+    @pt.fixture
+    def local(self):
+        return 1
+    def test_m(self, local):
+        pass
+    class TestInner:
+        def test_n(self):
+            pass
+
+class TestWithInit:
+    def __init__(self):
+        pass
+    def test_skipped(self):
+        pass
+
+class Legacy(unittest.TestCase):
+    def setUp(self):
+        self.x = 1
+    def tearDown(self):
+        pass
+    def test_u(self):
+        pass
+
+def helper():
+    pass
+"#,
+        );
+        let ids: Vec<_> = m.tests.iter().map(|t| t.nodeid.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "tests/test_m.py::test_one",
+                "tests/test_m.py::TestGroup::test_m",
+                "tests/test_m.py::TestGroup::TestInner::test_n",
+                "tests/test_m.py::Legacy::test_u",
+            ]
+        );
+        let t = &m.tests[0];
+        assert_eq!(t.requests, ["renamed", "tmp_path"]);
+        assert_eq!(t.usefixtures, ["db"]);
+        let names: Vec<_> = t.markers.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["parametrize", "usefixtures", "integration", "isolation"]
+        );
+        assert_eq!(t.markers[3].reason.as_deref(), Some("shared neo4j"));
+        let fx: Vec<_> = m
+            .fixtures
+            .iter()
+            .map(|f| (f.name.as_str(), f.scope, f.autouse, f.is_yield))
+            .collect();
+        assert_eq!(
+            fx,
+            [
+                ("db", Scope::Session, true, true),
+                ("renamed", Scope::Function, false, false),
+                ("local", Scope::Function, false, false),
+                ("setUp", Scope::Function, true, true),
+            ]
+        );
+        assert_eq!(m.tests[1].requests, ["local"]);
+    }
+
+    #[test]
+    fn suppression_comments() {
+        let m = model("# isoaudit: file-ignore[ISO4]\nx = 1  # isoaudit: ignore[ISO101]\ny = 2  # isoaudit: ignore\n");
+        assert!(m.suppressions.suppresses("ISO401", 9));
+        assert!(m.suppressions.suppresses("ISO101", 2));
+        assert!(!m.suppressions.suppresses("ISO102", 2));
+        assert!(m.suppressions.suppresses("ISO999", 3));
+    }
+}

@@ -4,9 +4,11 @@
 //! rules, reports and the scheduler read the result.
 
 pub mod app;
+pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod diagnostic;
+pub mod facts;
 pub mod graph;
 pub mod output;
 pub mod plan;

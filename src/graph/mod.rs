@@ -184,6 +184,12 @@ impl Suite {
         }
     }
 
+    /// Resolves `name` as requested by a test in `module`/`class`.
+    pub fn resolve(&self, module: usize, class: Option<&str>, name: &str) -> Resolved {
+        let (cands, _) = self.candidates(module, class);
+        Self::resolve_in(&cands, name, None, None)
+    }
+
     /// Resolves `name` as requested by fixture `from` in its own definition
     /// context (used by the graph view and fixture-level analysis).
     pub fn resolve_from_fixture(&self, from: FixtureRef, name: &str) -> Resolved {

@@ -1,0 +1,479 @@
+//! Per-test verdicts: each test's hazards (its own plus its fixture closure's,
+//! with the chain that brought them), its class, its work unit, and the audit
+//! of its isolation markers. The scheduler and every report read this.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::facts::{Effect, Facts, Hazard};
+use crate::graph::{Closure, FixtureRef, Suite};
+use crate::plan::TestClass;
+use crate::pytest::{Marker, Test};
+use crate::python::ir::{ExprKind, Span};
+
+/// A hazard as it reaches a test.
+#[derive(Debug, Clone)]
+pub struct Reached {
+    pub hazard: Hazard,
+    /// Test first, then the fixtures down to where the hazard is.
+    pub chain: Vec<String>,
+    /// The fixture whose body holds the hazard (None: the test's own body).
+    pub fixture: Option<FixtureRef>,
+}
+
+/// The four marker-audit categories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MarkerVerdict {
+    /// A hazard with no key, or a reason given: keep (runs serial).
+    TrulyRequired,
+    /// A keyed shared resource: group instead of serialising.
+    ResourceConflict,
+    /// No hazard at all: remove.
+    Defensive,
+    /// The hazard is already mitigated (`tmp_path`, `monkeypatch`...): remove.
+    Legacy,
+}
+
+impl MarkerVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MarkerVerdict::TrulyRequired => "truly required",
+            MarkerVerdict::ResourceConflict => "resource conflict",
+            MarkerVerdict::Defensive => "defensive",
+            MarkerVerdict::Legacy => "legacy",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub nodeid: String,
+    pub module: usize,
+    pub class: TestClass,
+    pub unit: String,
+    /// External resource keys (Shared/Serial hazards), sorted.
+    pub resources: Vec<String>,
+    /// In-process keys written or relied on, sorted.
+    pub order_keys: Vec<String>,
+    pub codes: Vec<String>,
+    pub hazards: Vec<Reached>,
+    /// Isolation markers on the test (any level).
+    pub isolation_markers: Vec<Marker>,
+    pub marker_verdict: Option<MarkerVerdict>,
+    pub mitigations: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ClassifyOptions {
+    pub isolation_markers: Vec<String>,
+    pub heavy_markers: Vec<String>,
+    pub honor_markers: bool,
+}
+
+/// Hazards a test's own parametrization brings (`parametrize` over a set).
+fn parametrize_hazards(t: &Test) -> Vec<Hazard> {
+    let mut out = Vec::new();
+    for p in &t.parametrize {
+        let Some(values) = &p.values else { continue };
+        let unordered = match &values.kind {
+            ExprKind::Set(items) => items
+                .iter()
+                .any(|i| !matches!(i.kind, ExprKind::Int(_) | ExprKind::Bool(_))),
+            ExprKind::Call(c) => {
+                matches!(c.func.dotted().as_deref(), Some(["set"] | ["frozenset"]))
+            }
+            _ => false,
+        };
+        if unordered {
+            out.push(Hazard {
+                code: "ISO705",
+                key: None,
+                effect: Effect::Serial,
+                module: t.module,
+                span: values.span,
+                message: "parametrizes over a set, whose iteration order differs between processes; xdist workers collect different test lists and the run aborts".into(),
+                help: "use a list or tuple, or `sorted(...)` of the set".into(),
+            });
+        }
+    }
+    out
+}
+
+/// Does a key reach another (same key, or a path/URL inside the other)?
+pub fn keys_overlap(a: &str, b: &str) -> bool {
+    a == b || is_inside(a, b) || is_inside(b, a)
+}
+
+fn is_inside(child: &str, parent: &str) -> bool {
+    (parent.starts_with("path:") || parent.starts_with("service:"))
+        && child.len() > parent.len()
+        && child.starts_with(parent)
+        && child[parent.len()..].starts_with('/')
+}
+
+/// Ancestors of a path/service key (`path:/tmp/a/b` -> `path:/tmp/a`, `path:/tmp`).
+fn ancestors(key: &str) -> Vec<String> {
+    let (prefix, rest) = match key.split_once(':') {
+        Some((p, r)) if p == "path" || p == "service" => (p, r),
+        _ => return Vec::new(),
+    };
+    let floor = if prefix == "service" {
+        rest.find("://").map(|i| i + 3).unwrap_or(0)
+    } else {
+        0
+    };
+    let mut out = Vec::new();
+    let mut cur = rest.to_string();
+    while let Some(i) = cur.rfind('/') {
+        if i <= floor || i == 0 {
+            break;
+        }
+        cur.truncate(i);
+        out.push(format!("{prefix}:{cur}"));
+    }
+    out
+}
+
+struct UnionFind {
+    parent: Vec<usize>,
+}
+
+impl UnionFind {
+    fn new(n: usize) -> Self {
+        UnionFind {
+            parent: (0..n).collect(),
+        }
+    }
+    fn find(&mut self, mut x: usize) -> usize {
+        while self.parent[x] != x {
+            self.parent[x] = self.parent[self.parent[x]];
+            x = self.parent[x];
+        }
+        x
+    }
+    fn union(&mut self, a: usize, b: usize) {
+        let (a, b) = (self.find(a), self.find(b));
+        if a != b {
+            self.parent[a.max(b)] = a.min(b);
+        }
+    }
+}
+
+pub fn classify(
+    suite: &Suite,
+    closures: &[Closure],
+    facts: &Facts,
+    opts: &ClassifyOptions,
+) -> Vec<Verdict> {
+    let tests: Vec<&Test> = suite.tests().collect();
+    let mut verdicts: Vec<Verdict> = Vec::with_capacity(tests.len());
+    let mut reads: Vec<BTreeSet<String>> = Vec::with_capacity(tests.len());
+    for (i, t) in tests.iter().enumerate() {
+        let own = &facts.tests[i];
+        let closure = &closures[i];
+        let mut hazards: Vec<Reached> = own
+            .hazards
+            .iter()
+            .cloned()
+            .chain(parametrize_hazards(t))
+            .map(|h| Reached {
+                hazard: h,
+                chain: vec![t.nodeid.clone()],
+                fixture: None,
+            })
+            .collect();
+        let mut test_reads = own.reads.clone();
+        let mut mitigations = own.mitigations.clone();
+        let mut chdir_unique = own.chdir_unique;
+        for entry in &closure.fixtures {
+            let Some(ff) = facts.fixtures.get(&entry.fixture) else {
+                continue;
+            };
+            chdir_unique |= ff.chdir_unique;
+            test_reads.extend(ff.reads.iter().cloned());
+            mitigations.extend(ff.mitigations.iter().cloned());
+            for h in &ff.hazards {
+                hazards.push(Reached {
+                    hazard: h.clone(),
+                    chain: entry.chain.clone(),
+                    fixture: Some(entry.fixture),
+                });
+            }
+        }
+        for b in &closure.builtins {
+            if matches!(
+                b.as_str(),
+                "tmp_path"
+                    | "tmpdir"
+                    | "tmp_path_factory"
+                    | "monkeypatch"
+                    | "worker_id"
+                    | "testrun_uid"
+                    | "mocker"
+            ) {
+                mitigations.insert(b.clone());
+            }
+        }
+        if chdir_unique {
+            // Relative paths land in the test's own directory.
+            hazards.retain(|r| r.hazard.code != "ISO103");
+        }
+        let isolation_markers: Vec<Marker> = t
+            .markers
+            .iter()
+            .filter(|m| opts.isolation_markers.contains(&m.name))
+            .cloned()
+            .collect();
+        if t.markers
+            .iter()
+            .any(|m| opts.heavy_markers.contains(&m.name))
+        {
+            hazards.push(Reached {
+                hazard: Hazard {
+                    code: "marker",
+                    key: Some("heavy:marker".into()),
+                    effect: Effect::Heavy,
+                    module: t.module,
+                    span: t.span,
+                    message: "carries a heavy-resource marker".into(),
+                    help: String::new(),
+                },
+                chain: vec![t.nodeid.clone()],
+                fixture: None,
+            });
+        }
+        verdicts.push(Verdict {
+            nodeid: t.nodeid.clone(),
+            module: t.module,
+            class: TestClass::Parallel,
+            unit: String::new(),
+            resources: Vec::new(),
+            order_keys: Vec::new(),
+            codes: Vec::new(),
+            hazards,
+            isolation_markers,
+            marker_verdict: None,
+            mitigations,
+        });
+        reads.push(test_reads);
+    }
+
+    // Which tests leak each in-process key.
+    let mut writers: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+    for (i, v) in verdicts.iter().enumerate() {
+        for r in &v.hazards {
+            if r.hazard.effect == Effect::Order {
+                if let Some(k) = &r.hazard.key {
+                    writers.entry(k.clone()).or_default().insert(i);
+                }
+            }
+        }
+    }
+    let wildcard_writers: Vec<(String, BTreeSet<usize>)> = writers
+        .iter()
+        .filter(|(k, _)| k.ends_with('*'))
+        .map(|(k, v)| (k.trim_end_matches('*').to_string(), v.clone()))
+        .collect();
+
+    for (i, v) in verdicts.iter_mut().enumerate() {
+        let mut resources = BTreeSet::new();
+        let mut order = BTreeSet::new();
+        let mut codes = BTreeSet::new();
+        let (mut serial, mut heavy, mut shared) = (false, false, false);
+        for r in &v.hazards {
+            let h = &r.hazard;
+            if h.code != "marker" {
+                codes.insert(h.code.to_string());
+            }
+            match h.effect {
+                Effect::Serial => {
+                    serial = true;
+                    if let Some(k) = &h.key {
+                        resources.insert(k.clone());
+                    }
+                }
+                Effect::Shared => {
+                    shared = true;
+                    if let Some(k) = &h.key {
+                        resources.insert(k.clone());
+                    }
+                }
+                Effect::Heavy => heavy = true,
+                Effect::Order => {
+                    if let Some(k) = &h.key {
+                        order.insert(k.clone());
+                    }
+                }
+                Effect::Note => {}
+            }
+        }
+        // Relying on state another test leaks.
+        for key in &reads[i] {
+            let leaked = writers.get(key).is_some_and(|w| w.iter().any(|&x| x != i))
+                || wildcard_writers
+                    .iter()
+                    .any(|(p, w)| key.starts_with(p.as_str()) && w.iter().any(|&x| x != i));
+            if leaked {
+                order.insert(key.clone());
+            }
+        }
+        let analysed = if serial {
+            TestClass::Serial
+        } else if heavy {
+            TestClass::Heavy
+        } else if shared {
+            TestClass::Grouped
+        } else if !order.is_empty() {
+            TestClass::OrderRisk
+        } else {
+            TestClass::Parallel
+        };
+        let reason = v.isolation_markers.iter().any(|m| m.reason.is_some());
+        v.marker_verdict = if v.isolation_markers.is_empty() {
+            None
+        } else if reason || analysed == TestClass::Serial {
+            Some(MarkerVerdict::TrulyRequired)
+        } else if analysed != TestClass::Parallel {
+            Some(MarkerVerdict::ResourceConflict)
+        } else if v.mitigations.is_empty() {
+            Some(MarkerVerdict::Defensive)
+        } else {
+            Some(MarkerVerdict::Legacy)
+        };
+        v.class = if !v.isolation_markers.is_empty() && (reason || opts.honor_markers) {
+            TestClass::Serial
+        } else {
+            analysed
+        };
+        v.resources = resources.into_iter().collect();
+        v.order_keys = order.into_iter().collect();
+        v.codes = codes.into_iter().collect();
+    }
+    assign_units(suite, &mut verdicts);
+    verdicts
+}
+
+/// Work units: union-find over resource and order keys within each phase.
+fn assign_units(suite: &Suite, verdicts: &mut [Verdict]) {
+    for phase in [1u8, 2] {
+        let members: Vec<usize> = (0..verdicts.len())
+            .filter(|&i| {
+                verdicts[i].class.phase() == phase && verdicts[i].class != TestClass::Parallel
+            })
+            .collect();
+        let mut key_ids: HashMap<String, usize> = HashMap::new();
+        let mut key_names: Vec<String> = Vec::new();
+        let intern =
+            |k: &str, ids: &mut HashMap<String, usize>, names: &mut Vec<String>| -> usize {
+                if let Some(&i) = ids.get(k) {
+                    return i;
+                }
+                ids.insert(k.to_string(), names.len());
+                names.push(k.to_string());
+                names.len() - 1
+            };
+        let mut test_keys: Vec<(usize, Vec<usize>)> = Vec::new();
+        for &i in &members {
+            let v = &verdicts[i];
+            let keys: Vec<usize> = v
+                .resources
+                .iter()
+                .chain(v.order_keys.iter())
+                .map(|k| intern(k, &mut key_ids, &mut key_names))
+                .collect();
+            test_keys.push((i, keys));
+        }
+        let n_keys = key_names.len();
+        let mut uf = UnionFind::new(n_keys + verdicts.len());
+        for (i, keys) in &test_keys {
+            for &k in keys {
+                uf.union(n_keys + i, k);
+            }
+        }
+        // A directory overlaps the files inside it; a wildcard the keys it covers.
+        for (k, name) in key_names.iter().enumerate() {
+            for a in ancestors(name) {
+                if let Some(&ai) = key_ids.get(&a) {
+                    uf.union(k, ai);
+                }
+            }
+            if let Some(prefix) = name.strip_suffix('*') {
+                for (other, oname) in key_names.iter().enumerate() {
+                    if oname.starts_with(prefix) {
+                        uf.union(k, other);
+                    }
+                }
+            }
+        }
+        // Per component: its tests and keys.
+        let mut comp_tests: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (i, _) in &test_keys {
+            let root = uf.find(n_keys + i);
+            comp_tests.entry(root).or_default().push(*i);
+        }
+        for tests in comp_tests.values() {
+            let mut res: BTreeSet<&str> = BTreeSet::new();
+            let mut ord: BTreeSet<&str> = BTreeSet::new();
+            for &i in tests {
+                res.extend(verdicts[i].resources.iter().map(String::as_str));
+                ord.extend(verdicts[i].order_keys.iter().map(String::as_str));
+            }
+            let unit = if let Some(k) = res.iter().next() {
+                Some(format!("res:{k}"))
+            } else if tests.len() > 1 {
+                ord.iter().next().map(|k| format!("order:{k}"))
+            } else {
+                None
+            };
+            let unit: Vec<(usize, String)> = tests
+                .iter()
+                .map(|&i| {
+                    let v = &verdicts[i];
+                    let u = match (&unit, v.class) {
+                        (_, TestClass::Serial) => format!("serial:{}", v.nodeid),
+                        (Some(u), _) => u.clone(),
+                        (None, TestClass::Heavy) => format!("heavy:{}", v.nodeid),
+                        (None, _) => format!("module:{}", suite.modules[v.module].rel),
+                    };
+                    (i, u)
+                })
+                .collect();
+            for (i, u) in unit {
+                verdicts[i].unit = u;
+            }
+        }
+    }
+    for v in verdicts.iter_mut() {
+        if v.unit.is_empty() {
+            v.unit = match v.class {
+                TestClass::Serial => format!("serial:{}", v.nodeid),
+                _ => format!("test:{}", v.nodeid),
+            };
+        }
+    }
+}
+
+/// Spans of hazards inside a fixture, for de-duplicating fixture findings.
+pub fn hazard_site(r: &Reached) -> (usize, Span, &'static str, Option<&str>) {
+    (
+        r.hazard.module,
+        r.hazard.span,
+        r.hazard.code,
+        r.hazard.key.as_deref(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_keys_overlap_by_directory() {
+        assert!(keys_overlap("path:/tmp/a", "path:/tmp/a/b.db"));
+        assert!(!keys_overlap("path:/tmp/a", "path:/tmp/ab"));
+        assert_eq!(ancestors("path:/tmp/a/b"), ["path:/tmp/a", "path:/tmp"]);
+        assert_eq!(
+            ancestors("service:postgresql://localhost:5432/db"),
+            ["service:postgresql://localhost:5432"]
+        );
+    }
+}

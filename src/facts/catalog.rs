@@ -1,0 +1,451 @@
+//! The API catalog: which calls write files, bind ports, connect to services,
+//! destroy data, change process-wide state or load heavy resources. Names are
+//! qualified through imports before they are looked up here.
+
+/// Calls whose argument `index` is a path they write, create or delete.
+pub fn path_write_call(q: &str) -> Option<&'static [usize]> {
+    Some(match q {
+        "os.makedirs"
+        | "os.mkdir"
+        | "os.remove"
+        | "os.unlink"
+        | "os.rmdir"
+        | "os.removedirs"
+        | "os.truncate"
+        | "os.mkfifo"
+        | "os.mknod"
+        | "shutil.rmtree"
+        | "numpy.save"
+        | "numpy.savez"
+        | "numpy.savez_compressed"
+        | "numpy.savetxt"
+        | "logging.FileHandler"
+        | "logging.handlers.RotatingFileHandler"
+        | "logging.handlers.TimedRotatingFileHandler"
+        | "shutil.make_archive"
+        | "pathlib.Path.mkdir"
+        | "pathlib.Path.touch"
+        | "pathlib.Path.write_text"
+        | "pathlib.Path.write_bytes"
+        | "pathlib.Path.unlink" => &[0],
+        "os.rename" | "os.replace" | "os.renames" => &[0, 1],
+        "os.symlink"
+        | "os.link"
+        | "shutil.copy"
+        | "shutil.copy2"
+        | "shutil.copyfile"
+        | "shutil.copytree"
+        | "shutil.move"
+        | "shutil.unpack_archive"
+        | "torch.save"
+        | "joblib.dump"
+        | "pickle.dump" => &[1],
+        _ => return None,
+    })
+}
+
+/// Methods that write, create or delete the path they are called on.
+pub fn is_path_write_method(m: &str) -> bool {
+    matches!(
+        m,
+        "write_text"
+            | "write_bytes"
+            | "mkdir"
+            | "touch"
+            | "unlink"
+            | "rmdir"
+            | "rename"
+            | "replace"
+            | "symlink_to"
+            | "hardlink_to"
+            | "mkdir_p"
+            | "rmtree"
+            | "ensure"
+            | "write"
+    )
+}
+
+/// Methods that write to the path given as their first argument
+/// (`df.to_csv(path)`, `fig.savefig(path)`, `img.save(path)`).
+pub fn is_write_to_arg_method(m: &str) -> bool {
+    matches!(
+        m,
+        "to_csv"
+            | "to_parquet"
+            | "to_json"
+            | "to_excel"
+            | "to_pickle"
+            | "to_feather"
+            | "to_hdf"
+            | "to_stata"
+            | "to_sql_file"
+            | "savefig"
+            | "save"
+            | "save_pretrained"
+            | "dump_to"
+            | "write_file"
+            | "extractall"
+    )
+}
+
+/// Calls that open a file with an explicit mode argument.
+pub fn is_open_call(q: &str) -> bool {
+    matches!(
+        q,
+        "open"
+            | "io.open"
+            | "builtins.open"
+            | "codecs.open"
+            | "gzip.open"
+            | "bz2.open"
+            | "lzma.open"
+    )
+}
+
+/// Calls that open archives/stores for writing with mode in argument 1.
+pub fn is_mode_archive(q: &str) -> bool {
+    matches!(
+        q,
+        "zipfile.ZipFile" | "tarfile.open" | "h5py.File" | "shelve.open" | "dbm.open"
+    )
+}
+
+/// Server constructors taking an `(host, port)` address as argument 0.
+pub fn is_address_server(q: &str) -> bool {
+    matches!(
+        q,
+        "socket.create_server"
+            | "socketserver.TCPServer"
+            | "socketserver.ThreadingTCPServer"
+            | "socketserver.UDPServer"
+            | "http.server.HTTPServer"
+            | "http.server.ThreadingHTTPServer"
+            | "xmlrpc.server.SimpleXMLRPCServer"
+            | "multiprocessing.connection.Listener"
+    )
+}
+
+/// Server starters taking host and port as separate positional arguments
+/// (index of the port argument).
+pub fn host_port_server(q: &str) -> Option<usize> {
+    Some(match q {
+        "wsgiref.simple_server.make_server"
+        | "werkzeug.serving.make_server"
+        | "werkzeug.serving.run_simple" => 1,
+        "asyncio.start_server" | "asyncio.start_unix_server" => 2,
+        "aiohttp.web.TCPSite" => 2,
+        _ => return None,
+    })
+}
+
+/// Calls or methods that serve on a `port=` keyword.
+pub fn is_port_keyword_server(q: &str, method: Option<&str>) -> bool {
+    matches!(
+        q,
+        "uvicorn.run"
+            | "uvicorn.Config"
+            | "aiohttp.web.run_app"
+            | "aiohttp.web.TCPSite"
+            | "hypercorn.Config"
+            | "waitress.serve"
+            | "gunicorn.app.base.BaseApplication"
+            | "pytest_httpserver.HTTPServer"
+            | "asyncio.start_server"
+    ) || matches!(
+        method,
+        Some(
+            "run"
+                | "run_server"
+                | "serve"
+                | "listen"
+                | "start_server"
+                | "create_server"
+                | "run_app"
+        )
+    )
+}
+
+/// HTTP client calls that change server state.
+pub fn is_mutating_http(q: &str, method: Option<&str>) -> bool {
+    let m = q.rsplit('.').next().unwrap_or(q);
+    let lib = q.starts_with("requests.") || q.starts_with("httpx.") || q.starts_with("aiohttp.");
+    (lib || method.is_some()) && matches!(method.unwrap_or(m), "post" | "put" | "patch" | "delete")
+}
+
+/// Service client constructors: the URL/DSN argument index and the scheme to
+/// use when the argument is keyword-style.
+pub fn service_constructor(q: &str) -> Option<(&'static str, usize)> {
+    Some(match q {
+        "neo4j.GraphDatabase.driver"
+        | "neo4j.AsyncGraphDatabase.driver"
+        | "neo4j.GraphDatabase.bolt_driver"
+        | "neo4j.GraphDatabase.neo4j_driver"
+        | "py2neo.Graph" => ("bolt", 0),
+        "sqlalchemy.create_engine"
+        | "sqlalchemy.ext.asyncio.create_async_engine"
+        | "sqlmodel.create_engine"
+        | "databases.Database" => ("sql", 0),
+        "psycopg2.connect"
+        | "psycopg.connect"
+        | "psycopg.AsyncConnection.connect"
+        | "asyncpg.connect"
+        | "asyncpg.create_pool"
+        | "psycopg_pool.ConnectionPool" => ("postgresql", 0),
+        "pymysql.connect" | "MySQLdb.connect" | "mysql.connector.connect" => ("mysql", 0),
+        "redis.Redis"
+        | "redis.StrictRedis"
+        | "redis.asyncio.Redis"
+        | "redis.Redis.from_url"
+        | "redis.from_url"
+        | "redis.asyncio.from_url"
+        | "redis.StrictRedis.from_url" => ("redis", 0),
+        "pymongo.MongoClient" | "motor.motor_asyncio.AsyncIOMotorClient" => ("mongodb", 0),
+        "elasticsearch.Elasticsearch" | "opensearchpy.OpenSearch" => ("http", 0),
+        "pika.BlockingConnection" | "kombu.Connection" => ("amqp", 0),
+        "boto3.client" | "boto3.resource" => ("aws", 0),
+        _ => return None,
+    })
+}
+
+/// In-process fakes whose state is private to the test.
+pub fn is_fake_service(q: &str) -> bool {
+    q.starts_with("fakeredis.")
+        || q.starts_with("mongomock.")
+        || q.starts_with("unittest.mock.")
+        || q.starts_with("mock.")
+        || q.starts_with("moto.")
+}
+
+/// Calls that return a value unique to this test or worker.
+pub fn is_unique_source(q: &str) -> bool {
+    matches!(
+        q,
+        "tempfile.mkdtemp"
+            | "tempfile.mkstemp"
+            | "tempfile.TemporaryDirectory"
+            | "tempfile.NamedTemporaryFile"
+            | "tempfile.SpooledTemporaryFile"
+            | "tempfile.TemporaryFile"
+            | "tempfile.mktemp"
+            | "uuid.uuid1"
+            | "uuid.uuid3"
+            | "uuid.uuid4"
+            | "uuid.uuid5"
+            | "os.getpid"
+            | "os.urandom"
+            | "time.time"
+            | "time.time_ns"
+            | "time.monotonic_ns"
+            | "time.perf_counter_ns"
+            | "random.randint"
+            | "random.random"
+            | "random.choice"
+            | "random.getrandbits"
+            | "secrets.token_hex"
+            | "secrets.token_urlsafe"
+            | "secrets.token_bytes"
+            | "dagster.DagsterInstance.ephemeral"
+            | "dagster.DagsterInstance.local_temp"
+            | "dagster.instance_for_test"
+            | "dagster._core.test_utils.instance_for_test"
+            | "sqlite3.connect_memory"
+            | "threading.get_ident"
+            | "socket.socketpair"
+    ) || q.starts_with("secrets.")
+        || q.starts_with("fakeredis.")
+        || q.starts_with("mongomock.")
+        || q.starts_with("testcontainers.")
+}
+
+/// Methods on values that return a unique value (`tmp_path_factory.mktemp`).
+pub fn is_unique_method(m: &str) -> bool {
+    matches!(m, "mktemp" | "getbasetemp" | "mkdtemp")
+}
+
+/// Environment variables that name the xdist worker.
+pub fn is_worker_env(name: &str) -> bool {
+    matches!(name, "PYTEST_XDIST_WORKER" | "PYTEST_XDIST_TESTRUNUID")
+}
+
+/// Heavy resource loaders (ML models).
+pub fn is_model_loader(q: &str, method: Option<&str>) -> bool {
+    matches!(
+        q,
+        "sentence_transformers.SentenceTransformer"
+            | "sentence_transformers.CrossEncoder"
+            | "transformers.pipeline"
+            | "torch.load"
+            | "torch.hub.load"
+            | "torch.jit.load"
+            | "spacy.load"
+            | "tensorflow.keras.models.load_model"
+            | "keras.models.load_model"
+            | "keras.saving.load_model"
+            | "whisper.load_model"
+            | "fasttext.load_model"
+            | "stanza.Pipeline"
+            | "open_clip.create_model_and_transforms"
+            | "gensim.models.KeyedVectors.load_word2vec_format"
+            | "gensim.downloader.load"
+            | "flair.models.SequenceTagger.load"
+            | "tensorflow_hub.load"
+    ) || matches!(method, Some("from_pretrained"))
+        || (q == "timm.create_model")
+}
+
+/// Process pools: is this call sized to every CPU?
+pub fn is_process_pool(q: &str) -> bool {
+    matches!(
+        q,
+        "concurrent.futures.ProcessPoolExecutor"
+            | "multiprocessing.Pool"
+            | "multiprocessing.pool.Pool"
+            | "joblib.Parallel"
+            | "loky.get_reusable_executor"
+    )
+}
+
+pub fn is_cpu_count(q: &str) -> bool {
+    matches!(
+        q,
+        "os.cpu_count" | "multiprocessing.cpu_count" | "os.process_cpu_count" | "psutil.cpu_count"
+    )
+}
+
+/// Process-wide settings: qualified call -> setting key.
+pub fn process_setting(q: &str) -> Option<&'static str> {
+    Some(match q {
+        "logging.basicConfig"
+        | "logging.config.dictConfig"
+        | "logging.config.fileConfig"
+        | "logging.disable"
+        | "logging.setLoggerClass"
+        | "logging.captureWarnings" => "logging",
+        "locale.setlocale" => "locale",
+        "socket.setdefaulttimeout" => "socket-timeout",
+        "warnings.simplefilter" | "warnings.filterwarnings" | "warnings.resetwarnings" => {
+            "warnings"
+        }
+        "sys.setrecursionlimit" => "recursion-limit",
+        "sys.setswitchinterval" => "switch-interval",
+        "signal.signal" | "signal.alarm" | "signal.setitimer" => "signals",
+        "numpy.set_printoptions" | "numpy.seterr" => "numpy",
+        "pandas.set_option" | "pandas.reset_option" => "pandas-options",
+        "torch.set_default_dtype" | "torch.set_num_threads" | "torch.set_grad_enabled" => "torch",
+        "matplotlib.use" | "matplotlib.rcParams.update" => "matplotlib",
+        "time.tzset" => "timezone",
+        "asyncio.set_event_loop_policy" | "asyncio.set_event_loop" => "event-loop",
+        "os.umask" => "umask",
+        "gc.disable" | "gc.set_threshold" => "gc",
+        "sys.settrace" | "sys.setprofile" | "threading.settrace" => "tracing",
+        "django.conf.settings.configure" => "django-settings",
+        _ => return None,
+    })
+}
+
+/// Context managers that restore what changes inside them: key patterns.
+pub fn restoring_context(q: &str) -> Option<&'static str> {
+    Some(match q {
+        "warnings.catch_warnings" | "pytest.warns" | "pytest.deprecated_call" => "setting:warnings",
+        "pandas.option_context" => "setting:pandas-options",
+        "numpy.errstate" | "numpy.printoptions" => "setting:numpy",
+        "contextlib.chdir" => "cwd",
+        "decimal.localcontext" => "setting:decimal",
+        "torch.no_grad" | "torch.inference_mode" => "setting:torch",
+        "matplotlib.rc_context" => "setting:matplotlib",
+        _ => return None,
+    })
+}
+
+/// Container methods that mutate.
+pub fn is_mutating_method(m: &str) -> bool {
+    matches!(
+        m,
+        "append"
+            | "extend"
+            | "insert"
+            | "add"
+            | "setdefault"
+            | "update"
+            | "clear"
+            | "pop"
+            | "popitem"
+            | "remove"
+            | "discard"
+            | "appendleft"
+            | "extendleft"
+            | "popleft"
+    )
+}
+
+/// Constructors of mutable containers.
+pub fn is_container_constructor(q: &str) -> bool {
+    matches!(
+        q,
+        "dict"
+            | "list"
+            | "set"
+            | "collections.defaultdict"
+            | "collections.OrderedDict"
+            | "collections.Counter"
+            | "collections.deque"
+            | "weakref.WeakValueDictionary"
+            | "weakref.WeakKeyDictionary"
+    )
+}
+
+/// Query verbs that wipe a whole database or service.
+pub fn whole_service_wipe(query: &str) -> bool {
+    let q = query.to_ascii_uppercase();
+    let q: String = q.split_whitespace().collect::<Vec<_>>().join(" ");
+    if q.contains("DROP DATABASE") || q.contains("DROP SCHEMA") || q.contains("FLUSHALL") {
+        return true;
+    }
+    // `MATCH (n) DETACH DELETE n` with no label and no WHERE.
+    if let Some(pos) = q.find("MATCH (") {
+        let rest = &q[pos + 7..];
+        if let Some(close) = rest.find(')') {
+            let pattern = &rest[..close];
+            let after = &rest[close + 1..];
+            let unlabelled = !pattern.contains(':') && !pattern.contains('{');
+            if unlabelled
+                && !after.contains("WHERE")
+                && (after.trim_start().starts_with("DETACH DELETE")
+                    || after.trim_start().starts_with("DELETE"))
+            {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Query verbs that wipe a table or keyspace (narrower than the service).
+pub fn table_wipe(query: &str) -> bool {
+    let q = query.to_ascii_uppercase();
+    let q: String = q.split_whitespace().collect::<Vec<_>>().join(" ");
+    q.starts_with("TRUNCATE")
+        || q.contains(" TRUNCATE ")
+        || q.starts_with("DROP TABLE")
+        || q.contains("FLUSHDB")
+        || (q.starts_with("DELETE FROM") && !q.contains("WHERE"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wipes() {
+        assert!(whole_service_wipe("MATCH (n) DETACH DELETE n"));
+        assert!(whole_service_wipe("match (n)\n detach delete n"));
+        assert!(!whole_service_wipe("MATCH (n:TestNode) DETACH DELETE n"));
+        assert!(!whole_service_wipe(
+            "MATCH (n) WHERE n.run = $id DETACH DELETE n"
+        ));
+        assert!(whole_service_wipe("DROP DATABASE test"));
+        assert!(table_wipe("TRUNCATE awards"));
+        assert!(table_wipe("DELETE FROM awards"));
+        assert!(!table_wipe("DELETE FROM awards WHERE id = 1"));
+    }
+}

@@ -4,31 +4,31 @@
 
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 use miette::{Diagnostic, NamedSource, SourceSpan};
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum ConfigError {
     /// The file is not valid TOML or INI.
-    #[error("{path}: syntax error: {message}")]
+    #[error("{}: syntax error: {message}", .src.name())]
     #[diagnostic(code(isoaudit::config::syntax))]
     Syntax {
-        path: String,
         message: String,
+        /// Shared so the error stays small; its name is the file's path.
         #[source_code]
-        src: NamedSource<String>,
+        src: Arc<NamedSource<String>>,
         #[label("{message}")]
         span: SourceSpan,
     },
 
-    #[error("{path}: unknown key `{key}` in {table}")]
+    #[error("{}: unknown key `{key}` in {table}", .src.name())]
     #[diagnostic(code(isoaudit::config::unknown_key))]
     UnknownKey {
-        path: String,
         key: String,
         table: String,
         #[source_code]
-        src: NamedSource<String>,
+        src: Arc<NamedSource<String>>,
         #[label("unknown key")]
         span: SourceSpan,
         #[help]
@@ -36,15 +36,14 @@ pub enum ConfigError {
     },
 
     /// A key isoaudit (or pytest) knows, with a value it cannot use.
-    #[error("{path}: invalid value for `{key}` in {table}: {message}")]
+    #[error("{}: invalid value for `{key}` in {table}: {message}", .src.name())]
     #[diagnostic(code(isoaudit::config::invalid_value))]
     InvalidValue {
-        path: String,
         key: String,
         table: String,
         message: String,
         #[source_code]
-        src: NamedSource<String>,
+        src: Arc<NamedSource<String>>,
         #[label("{message}")]
         span: SourceSpan,
         #[help]
@@ -100,13 +99,12 @@ impl SourceText {
         }
     }
 
-    pub fn named(&self) -> NamedSource<String> {
-        NamedSource::new(self.display.clone(), self.text.clone())
+    pub fn named(&self) -> Arc<NamedSource<String>> {
+        Arc::new(NamedSource::new(self.display.clone(), self.text.clone()))
     }
 
     pub fn syntax(&self, message: impl Into<String>, span: Range<usize>) -> ConfigError {
         ConfigError::Syntax {
-            path: self.display.clone(),
             message: message.into(),
             src: self.named(),
             span: self.clamp(span),
@@ -122,7 +120,6 @@ impl SourceText {
         help: Option<String>,
     ) -> ConfigError {
         ConfigError::InvalidValue {
-            path: self.display.clone(),
             key: key.to_string(),
             table: table.to_string(),
             message: message.into(),
@@ -134,7 +131,6 @@ impl SourceText {
 
     pub fn unknown(&self, table: &str, key: &str, span: Range<usize>, help: String) -> ConfigError {
         ConfigError::UnknownKey {
-            path: self.display.clone(),
             key: key.to_string(),
             table: table.to_string(),
             src: self.named(),

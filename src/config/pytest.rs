@@ -523,7 +523,7 @@ mod tests {
         // No [pytest] section: tox.ini in pkg/ is not a configfile.
         write(&sub.join("tox.ini"), "[tox]\nenvlist = py311\n");
         write(&sub.join("setup.cfg"), "[pytest]\npython_files = x\n");
-        let s = determine_setup(&root, &[sub.clone()]).unwrap();
+        let s = determine_setup(&root, std::slice::from_ref(&sub)).unwrap();
         assert_eq!(s.rootdir, root);
         assert_eq!(s.ini.testpaths, vec!["tests"]);
     }

@@ -1,8 +1,21 @@
 //! Project configuration: `[tool.isoaudit]` / `isoaudit.toml` and pytest's own
 //! ini options, plus rootdir discovery. Owns every TOML/ini read; errors carry
-//! the span of the offending value so `output/` can point at it.
+//! the span of the offending value so `output/` can point at it. Reads no
+//! Python and walks no test tree (that is `walk`).
+//!
+//! [`load`] is the entry point: it finds pytest's rootdir and configfile
+//! ([`pytest`]), then isoaudit's own settings ([`settings`]), and returns a
+//! [`Project`] or the first [`ConfigError`].
+
+mod error;
+pub mod ini;
+pub mod pytest;
+pub mod settings;
 
 use std::path::{Path, PathBuf};
+
+pub use error::ConfigError;
+pub use pytest::{absolutize, strip_nodeid};
 
 /// `[tool.isoaudit.scheduler]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,5 +122,153 @@ impl Project {
             pytest: PytestIni::default(),
             config_file: None,
         }
+    }
+}
+
+/// Loads the project for the command-line `paths` (relative to the current
+/// directory; none means the current directory), with `explicit_config`
+/// (`--config FILE`) replacing the search for isoaudit's settings.
+pub fn load(paths: &[PathBuf], explicit_config: Option<&Path>) -> Result<Project, ConfigError> {
+    let cwd = std::env::current_dir().map_err(ConfigError::CurrentDir)?;
+    load_in(&cwd, paths, explicit_config)
+}
+
+/// [`load`] as if run from `invocation_dir`.
+pub fn load_in(
+    invocation_dir: &Path,
+    paths: &[PathBuf],
+    explicit_config: Option<&Path>,
+) -> Result<Project, ConfigError> {
+    let setup = pytest::determine_setup(invocation_dir, paths)?;
+    let (settings, config_file) = match explicit_config {
+        Some(file) => {
+            let file = absolutize(invocation_dir, file);
+            if !file.is_file() {
+                return Err(ConfigError::NotFound {
+                    path: error::display_path(&file, invocation_dir),
+                });
+            }
+            (settings::load_file(&file, invocation_dir)?, Some(file))
+        }
+        None => {
+            let start = paths
+                .first()
+                .map(|p| absolutize(invocation_dir, &strip_nodeid(p)))
+                .unwrap_or_else(|| invocation_dir.to_path_buf());
+            let start = if start.is_file() {
+                start.parent().map(Path::to_path_buf).unwrap_or(start)
+            } else {
+                start
+            };
+            match settings::find(&start, invocation_dir)? {
+                Some((file, settings)) => (settings, Some(file)),
+                None => (Settings::default(), None),
+            }
+        }
+    };
+    Ok(Project {
+        root: setup.rootdir,
+        settings,
+        pytest: setup.ini,
+        config_file,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn write(path: &Path, text: &str) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn pytest_and_isoaudit_settings_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(
+            &root.join("pyproject.toml"),
+            "[tool.pytest.ini_options]\ntestpaths = [\"tests\"]\nmarkers = [\"serial: alone\"]\n\n\
+             [tool.isoaudit]\nheavy-markers = [\"gpu\"]\n",
+        );
+        write(&root.join("tests/unit/test_a.py"), "");
+        let p = load_in(root, &[PathBuf::from("tests/unit/test_a.py")], None).unwrap();
+        assert_eq!(p.root, root);
+        assert_eq!(p.pytest.testpaths, vec!["tests"]);
+        assert_eq!(
+            p.pytest.markers,
+            vec![("serial".to_string(), "alone".to_string())]
+        );
+        assert_eq!(p.settings.heavy_markers, vec!["gpu"]);
+        assert_eq!(p.config_file, Some(root.join("pyproject.toml")));
+    }
+
+    #[test]
+    fn isoaudit_config_is_searched_from_the_first_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(&root.join("pytest.ini"), "[pytest]\n");
+        write(&root.join("a/isoaudit.toml"), "ignore = [\"ISO1\"]\n");
+        write(&root.join("a/test_a.py"), "");
+        write(&root.join("b/test_b.py"), "");
+        let p = load_in(
+            root,
+            &[PathBuf::from("a/test_a.py"), PathBuf::from("b")],
+            None,
+        )
+        .unwrap();
+        assert_eq!(p.root, root);
+        assert_eq!(p.settings.ignore, vec!["ISO1"]);
+        let p = load_in(root, &[PathBuf::from("b"), PathBuf::from("a")], None).unwrap();
+        assert_eq!(p.config_file, None);
+        assert_eq!(p.settings, Settings::default());
+    }
+
+    #[test]
+    fn explicit_config_overrides_and_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(&root.join("isoaudit.toml"), "ignore = [\"ISO1\"]\n");
+        write(&root.join("ci/strict.toml"), "select = [\"ALL\"]\n");
+        let p = load_in(root, &[], Some(Path::new("ci/strict.toml"))).unwrap();
+        assert_eq!(p.settings.select, Some(vec!["ALL".to_string()]));
+        assert!(p.settings.ignore.is_empty());
+        assert_eq!(p.config_file, Some(root.join("ci/strict.toml")));
+
+        let err = load_in(root, &[], Some(Path::new("ci/missing.toml"))).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::NotFound { path } if path == "ci/missing.toml"),
+            "{err:?}"
+        );
+        let err = load_in(root, &[], Some(Path::new("ci"))).unwrap_err();
+        assert!(matches!(err, ConfigError::NotFound { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn errors_name_the_file_relative_to_the_invocation_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(&root.join("sub/isoaudit.toml"), "selectt = []\n");
+        let err = load_in(root, &[PathBuf::from("sub")], None).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("sub/isoaudit.toml: unknown key `selectt`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unreadable_config_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // Not UTF-8: reading it as text fails like a permission error would.
+        fs::write(root.join("isoaudit.toml"), b"ignore = [\"\xff\"]\n").unwrap();
+        let err = load_in(root, &[], None).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Unreadable { path, .. } if path == "isoaudit.toml"),
+            "{err:?}"
+        );
     }
 }

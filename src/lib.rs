@@ -1,7 +1,7 @@
 //! isoaudit: static isolation analysis and parallel scheduling for pytest suites.
 //!
-//! Pipeline: discover -> parse -> model -> graph -> facts -> classify, then
-//! rules, reports and the scheduler read the result.
+//! Pipeline (this file): discover -> parse (parallel) -> model -> graph ->
+//! facts -> classify. Rules, reports and the scheduler read the `Analysis`.
 
 pub mod app;
 pub mod classify;
@@ -14,5 +14,234 @@ pub mod output;
 pub mod plan;
 pub mod pytest;
 pub mod python;
+pub mod rules;
 pub mod run;
 pub mod walk;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use classify::{ClassifyOptions, Verdict};
+use config::Project;
+use diagnostic::{Finding, Location, SourceMap};
+use facts::{Facts, FactsOptions};
+use graph::{Closure, Suite};
+use python::{SourceProblem, SourceText};
+
+/// Everything the analysis knows about a suite.
+pub struct Analysis {
+    pub project: Project,
+    pub suite: Suite,
+    /// Source text per module, aligned with `suite.modules`.
+    pub texts: Vec<Arc<SourceText>>,
+    pub closures: Vec<Closure>,
+    pub facts: Facts,
+    /// Aligned with `suite.tests()`.
+    pub verdicts: Vec<Verdict>,
+    /// ISO0xx findings from discovery and parsing.
+    pub file_findings: Vec<Finding>,
+    /// Files discovered (including unreadable ones).
+    pub files: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AnalyzeOptions {
+    pub honor_markers: bool,
+}
+
+/// Reads one file into a module model, or findings explaining why not.
+struct FileResult {
+    rel: String,
+    is_conftest: bool,
+    parsed: Option<(python::ir::Module, SourceText)>,
+    findings: Vec<Finding>,
+}
+
+fn problem_finding(rel: &str, text: Option<&SourceText>, p: &SourceProblem) -> Finding {
+    let loc_of = |span: python::ir::Span| {
+        text.map(|t| t.location(span)).unwrap_or(Location {
+            line: 1,
+            column: 1,
+            end_line: 1,
+            end_column: 1,
+        })
+    };
+    let (code, loc, msg, range) = match p {
+        SourceProblem::Syntax { message, span } => (
+            "ISO001",
+            loc_of(*span),
+            format!("syntax error: {message}; the rest of the file is still analysed"),
+            (span.start as usize, span.end as usize),
+        ),
+        SourceProblem::Undecodable { message, .. } => (
+            "ISO003",
+            loc_of(Default::default()),
+            format!("cannot decode the file: {message}; pytest could not import it either, so it was skipped"),
+            (0, 0),
+        ),
+        SourceProblem::TooLarge { bytes } => (
+            "ISO002",
+            loc_of(Default::default()),
+            format!(
+                "file is {bytes} bytes, over the {} byte limit; skipped",
+                python::MAX_FILE_BYTES
+            ),
+            (0, 0),
+        ),
+        SourceProblem::TooDeep { span } => (
+            "ISO006",
+            loc_of(*span),
+            format!(
+                "code nested more than {} levels deep; the deeper part is not analysed",
+                python::MAX_DEPTH
+            ),
+            (span.start as usize, span.end as usize),
+        ),
+    };
+    let mut f = Finding::new(code, rel, loc, msg);
+    f.byte_range = range;
+    f
+}
+
+fn read_file(file: &walk::SourceFile) -> FileResult {
+    let mut out = FileResult {
+        rel: file.rel.clone(),
+        is_conftest: file.is_conftest,
+        parsed: None,
+        findings: Vec::new(),
+    };
+    let bytes = match std::fs::read(&file.path) {
+        Ok(b) => b,
+        Err(e) => {
+            out.findings.push(Finding::new(
+                "ISO002",
+                &file.rel,
+                Location {
+                    line: 1,
+                    column: 1,
+                    end_line: 1,
+                    end_column: 1,
+                },
+                format!("cannot read the file: {e}; skipped"),
+            ));
+            return out;
+        }
+    };
+    let parsed = python::parse_bytes(&bytes);
+    let decoded = !parsed.problems.iter().any(|p| {
+        matches!(
+            p,
+            SourceProblem::Undecodable { .. } | SourceProblem::TooLarge { .. }
+        )
+    });
+    for p in &parsed.problems {
+        out.findings.push(problem_finding(
+            &file.rel,
+            decoded.then_some(&parsed.source),
+            p,
+        ));
+    }
+    if decoded {
+        out.parsed = Some((parsed.module, parsed.source));
+    }
+    out
+}
+
+/// Parses files in parallel on threads with room for deep recursion in the
+/// parser; a panic on one file becomes an ISO009 finding for that file.
+fn read_all(files: &[walk::SourceFile]) -> Vec<FileResult> {
+    use rayon::prelude::*;
+    let work = || {
+        files
+            .par_iter()
+            .map(|f| {
+                std::panic::catch_unwind(|| read_file(f)).unwrap_or_else(|_| FileResult {
+                    rel: f.rel.clone(),
+                    is_conftest: f.is_conftest,
+                    parsed: None,
+                    findings: vec![Finding::new(
+                        "ISO009",
+                        &f.rel,
+                        Location {
+                            line: 1,
+                            column: 1,
+                            end_line: 1,
+                            end_column: 1,
+                        },
+                        "internal error while reading this file; it was skipped (please report it)",
+                    )],
+                })
+            })
+            .collect()
+    };
+    match rayon::ThreadPoolBuilder::new()
+        .stack_size(256 * 1024 * 1024)
+        .build()
+    {
+        Ok(pool) => pool.install(work),
+        Err(_) => work(),
+    }
+}
+
+/// Runs the whole analysis for `paths` of an already loaded project.
+pub fn analyze(project: Project, paths: &[PathBuf], opts: &AnalyzeOptions) -> Analysis {
+    let discovery = walk::discover(&project, paths);
+    let results = read_all(&discovery.files);
+    let rules = pytest::NameRules::new(&project.pytest);
+    let mut file_findings = discovery.problems;
+    let mut modules = Vec::new();
+    let mut texts = Vec::new();
+    for r in results {
+        file_findings.extend(r.findings);
+        if let Some((module, text)) = r.parsed {
+            let index = modules.len();
+            let model = pytest::extract(index, &r.rel, r.is_conftest, &module, &text, &rules);
+            modules.push(model);
+            texts.push(Arc::new(text));
+        }
+    }
+    let suite = Suite::new(modules, project.pytest.usefixtures.clone());
+    let closures = suite.closures();
+    let facts = facts::analyze(
+        &suite,
+        &FactsOptions {
+            shared_paths: project.settings.shared_paths.clone(),
+        },
+    );
+    let verdicts = classify::classify(
+        &suite,
+        &closures,
+        &facts,
+        &ClassifyOptions {
+            isolation_markers: project.settings.isolation_markers.clone(),
+            heavy_markers: project.settings.heavy_markers.clone(),
+            honor_markers: opts.honor_markers,
+        },
+    );
+    Analysis {
+        files: discovery.files.len(),
+        project,
+        suite,
+        texts,
+        closures,
+        facts,
+        verdicts,
+        file_findings,
+    }
+}
+
+impl Analysis {
+    /// Source text per relative path, for snippets and fixes.
+    pub fn sources(&self) -> SourceMap {
+        self.suite
+            .modules
+            .iter()
+            .zip(self.texts.iter())
+            .map(|(m, t)| (m.rel.clone(), Arc::from(t.text.as_str())))
+            .collect()
+    }
+
+    pub fn test_count(&self) -> usize {
+        self.verdicts.len()
+    }
+}

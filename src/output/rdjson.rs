@@ -14,7 +14,8 @@ use crate::diagnostic::{Edit, Finding, Severity, SourceMap};
 #[derive(Serialize)]
 struct DiagnosticResult<'a> {
     source: Source,
-    severity: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    severity: Option<&'static str>,
     diagnostics: Vec<Diagnostic<'a>>,
 }
 
@@ -128,14 +129,10 @@ pub(crate) fn write(
         .collect();
     // The overall severity is the worst one present, so a consumer filtering
     // on it does not drop real errors.
-    let worst = findings
-        .iter()
-        .map(|f| f.severity)
-        .min()
-        .unwrap_or(Severity::Info);
+    let worst = findings.iter().map(|f| f.severity).min();
     let doc = DiagnosticResult {
         source: source(),
-        severity: severity(worst),
+        severity: worst.map(severity),
         diagnostics,
     };
     serde_json::to_writer_pretty(&mut *w, &doc)?;

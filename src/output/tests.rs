@@ -369,6 +369,12 @@ fn empty_run_says_all_checks_passed() {
     let json = render_json(&[], OutputFormat::Json);
     assert_eq!(json["findings"], serde_json::json!([]));
     assert_eq!(json["summary"]["findings"], 0);
+    let rd = render_json(&[], OutputFormat::Rdjson);
+    assert_eq!(rd["diagnostics"], serde_json::json!([]));
+    assert!(
+        rd.get("severity").is_none(),
+        "no overall severity without findings"
+    );
     let sarif = render_json(&[], OutputFormat::Sarif);
     assert_eq!(sarif["runs"][0]["results"], serde_json::json!([]));
     assert_eq!(render(&[], &opts(OutputFormat::Github)), "");
@@ -399,7 +405,8 @@ fn closing_line_counts_fixes_by_safety() {
 fn colour_only_when_asked() {
     let plain = render(&findings(), &opts(OutputFormat::Full));
     assert!(!plain.contains('\u{1b}'), "escape codes without colour");
-    assert!(plain.is_ascii() || plain.contains("données"));
+    let box_drawing = |s: &str| s.chars().any(|c| ('\u{2500}'..='\u{257f}').contains(&c));
+    assert!(!box_drawing(&plain), "unicode drawing without colour");
     let coloured = render(
         &findings(),
         &OutputOptions {
@@ -408,6 +415,7 @@ fn colour_only_when_asked() {
         },
     );
     assert!(coloured.contains("\u{1b}["), "no escape codes with colour");
+    assert!(box_drawing(&coloured), "no unicode drawing with colour");
 }
 
 // ---- positions point at the right text --------------------------------------
@@ -700,4 +708,33 @@ fn clamp_span_respects_char_boundaries() {
     assert_eq!(text::byte_column(src, 1, 3), Some(4));
     assert_eq!(text::byte_column(src, 1, 5), Some(6));
     assert_eq!(text::byte_column(src, 2, 1), None);
+}
+
+#[test]
+fn crlf_sources_render_without_carriage_returns() {
+    let src = "import os\r\n\r\ndef test_a():\r\n    os.chdir(\"/\")\r\n";
+    let mut f = finding(
+        "ISO404",
+        "tests/test_crlf.py",
+        src,
+        "os.chdir(\"/\")",
+        "chdir",
+    );
+    f.chain = vec!["a".into(), "b".into()];
+    let sources: SourceMap = [("tests/test_crlf.py".to_string(), Arc::<str>::from(src))]
+        .into_iter()
+        .collect();
+    let mut out = Vec::new();
+    print_findings(
+        &mut out,
+        &[f],
+        &sources,
+        &Summary::default(),
+        &opts(OutputFormat::Full),
+    )
+    .expect("rendering failed");
+    let text = String::from_utf8(out).expect("UTF-8");
+    assert!(!text.contains('\r'), "{text:?}");
+    assert!(text.contains("tests/test_crlf.py:4:5"), "{text}");
+    assert!(text.contains("^^^"), "{text}");
 }

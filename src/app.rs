@@ -1,18 +1,223 @@
-//! Command dispatch: glue between the CLI structs and the library.
+//! Command dispatch: glue between the CLI structs and the library. Maps every
+//! outcome to an exit code: 0 clean, 1 findings, 2 usage/config/internal error.
 
-use crate::cli::{Cli, Command};
+use std::io::{IsTerminal, Write};
 
-/// Runs one command; returns the process exit code (0 clean, 1 findings, 2 error).
+use crate::cli::{CheckArgs, Cli, Command, Common, OutputFormat, RuleArgs};
+use crate::config::{self, Project};
+use crate::diagnostic::Summary;
+use crate::output::{self, OutputOptions, RuleInfo};
+use crate::rules::{self, fix, registry, Selection};
+use crate::{analyze, Analysis, AnalyzeOptions};
+
+pub const EXIT_CLEAN: u8 = 0;
+pub const EXIT_FINDINGS: u8 = 1;
+pub const EXIT_ERROR: u8 = 2;
+
+/// Runs one command; returns the process exit code.
 pub fn main(cli: Cli) -> u8 {
-    match cli.command {
-        Command::Check(_)
-        | Command::Report(_)
-        | Command::Plan(_)
-        | Command::Run(_)
-        | Command::Graph(_)
-        | Command::Rule(_) => {
-            eprintln!("isoaudit: not implemented yet");
-            2
+    let result = match cli.command {
+        Command::Check(args) => check(&args),
+        Command::Rule(args) => rule(&args),
+        Command::Report(args) => crate::report::command(&args),
+        Command::Plan(args) => crate::plan::command(&args),
+        Command::Run(args) => crate::run::command(&args),
+        Command::Graph(args) => crate::report::graph_command(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "isoaudit: error: {e:#}");
+            EXIT_ERROR
+        }
+    }
+}
+
+pub fn stdout_color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// Loads the configuration, printing a config error (with its TOML span) on failure.
+pub fn load_project(common: &Common) -> Result<Project, u8> {
+    match config::load(&common.paths, common.config.as_deref()) {
+        Ok(p) => Ok(p),
+        Err(e) => {
+            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let _ = output::print_error(&mut std::io::stderr(), &e, color);
+            Err(EXIT_ERROR)
+        }
+    }
+}
+
+/// Loads and analyses the suite for an analysing command.
+pub fn analyse(common: &Common, opts: &AnalyzeOptions) -> Result<Analysis, u8> {
+    let project = load_project(common)?;
+    Ok(analyze(project, &common.paths, opts))
+}
+
+fn rule_info(code: &str) -> Option<RuleInfo> {
+    registry::get(code).map(|r| RuleInfo {
+        name: r.name.to_string(),
+        summary: r.summary.to_string(),
+        url: None,
+    })
+}
+
+pub fn selection(project: &Project, args: &CheckArgs) -> Selection {
+    let s = &project.settings;
+    Selection {
+        select: args.select.clone().or_else(|| s.select.clone()),
+        extend_select: s
+            .extend_select
+            .iter()
+            .chain(args.extend_select.iter())
+            .cloned()
+            .collect(),
+        ignore: s.ignore.iter().chain(args.ignore.iter()).cloned().collect(),
+    }
+}
+
+fn check(args: &CheckArgs) -> anyhow::Result<u8> {
+    let analysis = match analyse(&args.common, &AnalyzeOptions::default()) {
+        Ok(a) => a,
+        Err(code) => return Ok(code),
+    };
+    let sel = selection(&analysis.project, args);
+    let mut findings = rules::findings(&analysis, &sel);
+    let mut stdout = std::io::stdout().lock();
+
+    if args.diff {
+        let fixes = fix::plan_fixes(&findings, &analysis.sources(), true);
+        for f in &fixes {
+            write!(stdout, "{}", fix::diff(f))?;
+        }
+        let n: usize = fixes.iter().map(|f| f.applied).sum();
+        let rejected: usize = fixes.iter().map(|f| f.rejected).sum();
+        let mut err = std::io::stderr();
+        if n == 0 {
+            writeln!(err, "No fixes available.")?;
+        } else {
+            writeln!(
+                err,
+                "Would fix {n} finding{}.",
+                if n == 1 { "" } else { "s" }
+            )?;
+        }
+        if rejected > 0 {
+            writeln!(
+                err,
+                "{rejected} fix(es) dropped: the result would not parse."
+            )?;
+        }
+        return Ok(if n > 0 && !args.exit_zero {
+            EXIT_FINDINGS
+        } else {
+            EXIT_CLEAN
+        });
+    }
+
+    let mut fixed = 0;
+    let mut analysis = analysis;
+    if args.fix {
+        let fixes = fix::plan_fixes(&findings, &analysis.sources(), args.unsafe_fixes);
+        for f in &fixes {
+            fix::write_fix(&analysis.project.root, f)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", f.path))?;
+            fixed += f.applied;
+            if f.rejected > 0 {
+                eprintln!(
+                    "{}: {} fix(es) dropped: the result would not parse",
+                    f.path, f.rejected
+                );
+            }
+        }
+        if fixed > 0 {
+            // Report what is left, from the files as they are now.
+            analysis = match analyse(&args.common, &AnalyzeOptions::default()) {
+                Ok(a) => a,
+                Err(code) => return Ok(code),
+            };
+            findings = rules::findings(&analysis, &sel);
+        }
+    }
+
+    let summary = Summary {
+        files: analysis.files,
+        tests: analysis.test_count(),
+        findings: findings.len(),
+        parse_errors: findings.iter().filter(|f| f.code == "ISO001").count(),
+    };
+    let color = stdout_color() && args.output_format == OutputFormat::Full;
+    let opts = OutputOptions {
+        format: args.output_format,
+        color,
+        statistics: args.statistics,
+        show_fixes: false,
+        tool_version: env!("CARGO_PKG_VERSION"),
+        tool_uri: None,
+        rules: &rule_info,
+    };
+    output::print_findings(&mut stdout, &findings, &analysis.sources(), &summary, &opts)?;
+    if fixed > 0 {
+        writeln!(
+            std::io::stderr(),
+            "Fixed {fixed} finding{}.",
+            if fixed == 1 { "" } else { "s" }
+        )?;
+    }
+    Ok(if findings.is_empty() || args.exit_zero {
+        EXIT_CLEAN
+    } else {
+        EXIT_FINDINGS
+    })
+}
+
+fn rule(args: &RuleArgs) -> anyhow::Result<u8> {
+    let mut out = std::io::stdout().lock();
+    if args.all {
+        for (i, r) in registry::RULES.iter().enumerate() {
+            if i > 0 {
+                writeln!(out, "\n---\n")?;
+            }
+            write!(out, "{}", r.doc)?;
+        }
+        return Ok(EXIT_CLEAN);
+    }
+    match &args.code {
+        Some(code) => match registry::get(code) {
+            Some(r) => {
+                write!(out, "{}", r.doc)?;
+                let fix = match r.fix {
+                    Some(crate::diagnostic::Applicability::Safe) => "safe fix available",
+                    Some(crate::diagnostic::Applicability::Unsafe) => {
+                        "unsafe fix available (--fix --unsafe-fixes)"
+                    }
+                    None => "no automatic fix",
+                };
+                writeln!(
+                    out,
+                    "\n{} {} · {} · {}",
+                    r.code,
+                    r.name,
+                    if r.default_on {
+                        "on by default"
+                    } else {
+                        "off by default"
+                    },
+                    fix
+                )?;
+                Ok(EXIT_CLEAN)
+            }
+            None => {
+                eprintln!("isoaudit: unknown rule `{code}`; `isoaudit rule` lists them");
+                Ok(EXIT_ERROR)
+            }
+        },
+        None => {
+            for r in registry::RULES {
+                writeln!(out, "{:<7} {:<36} {}", r.code, r.name, r.summary)?;
+            }
+            Ok(EXIT_CLEAN)
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod output;
 pub mod plan;
 pub mod pytest;
 pub mod python;
+pub mod report;
 pub mod rules;
 pub mod run;
 pub mod walk;

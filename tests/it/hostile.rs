@@ -1,0 +1,1 @@
+//! A tree of hostile files yields findings and exit 1, never a panic.

@@ -1,0 +1,6 @@
+//! The one integration-test binary: runs the real `isoaudit` binary the way
+//! users do.
+
+mod cli;
+mod hostile;
+mod rule_fixtures;

@@ -20,8 +20,8 @@ pub fn main(cli: Cli) -> u8 {
         Command::Check(args) => check(&args),
         Command::Rule(args) => rule(&args),
         Command::Report(args) => crate::report::command(&args),
-        Command::Plan(args) => crate::plan::command(&args),
-        Command::Run(args) => crate::run::command(&args),
+        Command::Plan(args) => plan(&args),
+        Command::Run(args) => run(&args),
         Command::Graph(args) => crate::report::graph_command(&args),
     };
     match result {

@@ -73,8 +73,3 @@ pub struct Plan {
     pub phases: Vec<PhasePlan>,
     pub estimate: Estimate,
 }
-
-pub fn command(_args: &crate::cli::PlanArgs) -> anyhow::Result<u8> {
-    eprintln!("isoaudit plan: not available in this build yet");
-    Ok(crate::app::EXIT_ERROR)
-}

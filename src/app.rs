@@ -221,3 +221,77 @@ fn rule(args: &RuleArgs) -> anyhow::Result<u8> {
         }
     }
 }
+
+/// The schedule for the analysed suite, as `plan` and `run` use it.
+pub fn build_plan(
+    analysis: &Analysis,
+    sched: &crate::cli::ScheduleArgs,
+) -> anyhow::Result<crate::plan::Plan> {
+    use crate::plan::{self, Classified, PlanOptions};
+    let settings = &analysis.project.settings.scheduler;
+    let workers = match &sched.workers {
+        Some(w) => plan::parse_workers(w)?,
+        None => match settings.workers {
+            Some(n) => n,
+            None => plan::parse_workers("auto")?,
+        },
+    };
+    let durations_file = sched
+        .durations
+        .clone()
+        .or_else(|| settings.durations.clone());
+    let durations = plan::durations::Durations::load_default(
+        &analysis.project.root,
+        durations_file.as_deref(),
+    )?;
+    let tests: Vec<Classified> = analysis
+        .verdicts
+        .iter()
+        .map(|v| Classified {
+            nodeid: v.nodeid.clone(),
+            class: v.class,
+            unit: v.unit.clone(),
+            resources: v
+                .resources
+                .iter()
+                .chain(v.order_keys.iter())
+                .cloned()
+                .collect(),
+            codes: v.codes.clone(),
+        })
+        .collect();
+    let opts = PlanOptions {
+        workers,
+        heavy_workers: sched.heavy_workers.or(settings.heavy_workers),
+        shards: match (sched.shards, sched.shard) {
+            (Some(k), Some(i)) => Some((k, i)),
+            _ => None,
+        },
+    };
+    Ok(plan::build(tests, &durations, &opts)?)
+}
+
+fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<u8> {
+    let opts = AnalyzeOptions {
+        honor_markers: args.schedule.honor_markers,
+    };
+    let analysis = match analyse(&args.common, &opts) {
+        Ok(a) => a,
+        Err(code) => return Ok(code),
+    };
+    let plan = build_plan(&analysis, &args.schedule)?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        crate::cli::PlanFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &plan)?;
+            writeln!(out)?;
+        }
+        crate::cli::PlanFormat::Text => write!(out, "{}", crate::plan::render_text(&plan))?,
+    }
+    Ok(EXIT_CLEAN)
+}
+
+fn run(_args: &crate::cli::RunArgs) -> anyhow::Result<u8> {
+    eprintln!("isoaudit run: not available in this build yet");
+    Ok(EXIT_ERROR)
+}

@@ -184,11 +184,17 @@ pub fn classify(
         let mut test_reads = own.reads.clone();
         let mut mitigations = own.mitigations.clone();
         let mut chdir_unique = own.chdir_unique;
+        let mut overrides = own.overrides.clone();
+        let mut restores: BTreeSet<String> = BTreeSet::new();
+        let mut unique_env = own.unique_env.clone();
         for entry in &closure.fixtures {
             let Some(ff) = facts.fixtures.get(&entry.fixture) else {
                 continue;
             };
             chdir_unique |= ff.chdir_unique;
+            overrides.extend(ff.overrides.iter().cloned());
+            restores.extend(ff.restores.iter().cloned());
+            unique_env.extend(ff.unique_env.iter().cloned());
             test_reads.extend(ff.reads.iter().cloned());
             mitigations.extend(ff.mitigations.iter().cloned());
             for h in &ff.hazards {
@@ -217,6 +223,22 @@ pub fn classify(
             // Relative paths land in the test's own directory.
             hazards.retain(|r| r.hazard.code != "ISO103");
         }
+        if unique_env.contains("DAGSTER_HOME") {
+            // The instance lives under this test's own DAGSTER_HOME.
+            hazards.retain(|r| r.hazard.key.as_deref() != Some("dagster:$DAGSTER_HOME"));
+        }
+        // A fixture's teardown undoes what the test changes in-process.
+        hazards.retain(|r| {
+            r.hazard.effect != Effect::Order
+                || !r
+                    .hazard
+                    .key
+                    .as_deref()
+                    .is_some_and(|k| crate::facts::key_covered(k, &restores))
+        });
+        // Keys the test sets itself through monkeypatch/mock do not make it
+        // depend on what earlier tests left behind.
+        test_reads.retain(|k| !crate::facts::key_covered(k, &overrides));
         let isolation_markers: Vec<Marker> = t
             .markers
             .iter()

@@ -59,6 +59,13 @@ pub struct FnFacts {
     pub mutated_params: BTreeSet<String>,
     /// Non-literal `request.getfixturevalue(...)` spans.
     pub dynamic_fixture_calls: Vec<Span>,
+    /// In-process keys this body sets itself through a restoring API
+    /// (`monkeypatch`, `mock.patch`): it does not depend on their prior value.
+    pub overrides: BTreeSet<String>,
+    /// Keys this body restores in teardown, `finally` or a finalizer.
+    pub restores: BTreeSet<String>,
+    /// Environment variables set to a value unique to the test or worker.
+    pub unique_env: BTreeSet<String>,
 }
 
 pub struct Facts {
@@ -193,6 +200,7 @@ impl<'a> Analyzer<'a> {
             out: FnFacts::default(),
             function_scoped,
             depth,
+            env_values: HashMap::new(),
         };
         for (name, v) in &params {
             match v {
@@ -220,8 +228,13 @@ impl<'a> Analyzer<'a> {
         if !restored.is_empty() {
             out.mitigations.insert("restored in teardown".into());
         }
+        out.restores = restored;
         w.out
     }
+}
+
+fn m_is_dotted(s: &str) -> bool {
+    s.contains('.') && !s.contains(' ') && !s.contains('/')
 }
 
 fn builtin_value(name: &str) -> Val {
@@ -231,6 +244,11 @@ fn builtin_value(name: &str) -> Val {
         n if builtins::gives_unique_value(n) => Val::Unique,
         _ => Val::Unknown,
     }
+}
+
+/// Is `key` covered by any of `patterns` (see `key_matches_any`)?
+pub fn key_covered(key: &str, patterns: &BTreeSet<String>) -> bool {
+    key_matches_any(key, patterns.iter().map(String::as_str))
 }
 
 /// `key` is covered by a pattern (`env:*` covers `env:X`; `attr:a.b` covers `attr:a.b.c`).
@@ -264,6 +282,8 @@ struct Walker<'w, 'a> {
     out: FnFacts,
     function_scoped: bool,
     depth: u32,
+    /// Environment values set earlier in this body.
+    env_values: HashMap<String, Val>,
 }
 
 const HELP_TMP: &str = "build the path from `tmp_path` (or `tmp_path_factory.mktemp()` in session fixtures) so every test gets its own directory";
@@ -523,7 +543,14 @@ impl<'w, 'a> Walker<'w, 'a> {
                 }
             }
             "dagster.DagsterInstance.get" => {
-                return Val::Obj(Obj::Service("dagster:$DAGSTER_HOME".into()))
+                return match self.env_values.get("DAGSTER_HOME") {
+                    Some(v) if v.is_unique() => Val::Obj(Obj::PrivateService),
+                    Some(Val::Str(p)) => match classify_path(p) {
+                        PathClass::NotShared => Val::Obj(Obj::PrivateService),
+                        pc => Val::Obj(Obj::Service(path_key(&pc))),
+                    },
+                    _ => Val::Obj(Obj::Service("dagster:$DAGSTER_HOME".into())),
+                };
             }
             _ => {}
         }
@@ -709,6 +736,9 @@ impl<'w, 'a> Walker<'w, 'a> {
                 self.scan(value);
                 let v = self.eval(value);
                 for t in targets {
+                    self.environ_assignment(t, value, &v, s.span);
+                }
+                for t in targets {
                     self.assign(t, v.clone(), s.span);
                 }
             }
@@ -791,6 +821,27 @@ impl<'w, 'a> Walker<'w, 'a> {
             }
         }
         Val::Unknown
+    }
+
+    /// `os.environ["K"] = value`: remember the value (DAGSTER_HOME decides
+    /// which Dagster instance `DagsterInstance.get()` opens).
+    fn environ_assignment(&mut self, target: &Expr, value: &Expr, v: &Val, span: Span) {
+        let ExprKind::Subscript { value: base, index } = &target.kind else {
+            return;
+        };
+        if !self.is_os_environ(base) {
+            return;
+        }
+        let Val::Str(key) = self.eval(index) else {
+            return;
+        };
+        if v.is_unique() {
+            self.out.unique_env.insert(key.clone());
+        }
+        if key == "DAGSTER_HOME" {
+            self.dagster_home(value, span);
+        }
+        self.env_values.insert(key, v.clone());
     }
 
     fn assign(&mut self, target: &Expr, v: Val, span: Span) {
@@ -1078,14 +1129,52 @@ impl<'w, 'a> Walker<'w, 'a> {
         if matches!(recv_val, Some(Val::Obj(Obj::Monkeypatch))) {
             self.out.mitigations.insert("monkeypatch".into());
             match method {
-                Some("setenv") => {
-                    if let (Some(k), Some(v)) = (c.arg(0, "name"), c.arg(1, "value")) {
-                        if self.eval(k).as_str() == Some("DAGSTER_HOME") {
-                            self.dagster_home(v, span);
+                Some("setenv") | Some("delenv") => {
+                    if let Some(k) = c.arg(0, "name") {
+                        let key = self.eval(k).as_str().unwrap_or("*").to_string();
+                        self.out.overrides.insert(format!("env:{key}"));
+                        if let Some(v) = c.arg(1, "value") {
+                            let val = self.eval(v);
+                            if val.is_unique() {
+                                self.out.unique_env.insert(key.clone());
+                            }
+                            self.env_values.insert(key.clone(), val.clone());
+                            if key == "DAGSTER_HOME" {
+                                self.dagster_home(v, span);
+                            }
                         }
                     }
                 }
+                Some("setattr") | Some("delattr") => {
+                    match c.args.first().map(|a| (a, self.eval(a))) {
+                        Some((_, Val::Str(dotted)))
+                            if c.args.len() <= 2 && m_is_dotted(&dotted) =>
+                        {
+                            self.out.overrides.insert(format!("attr:{dotted}"));
+                        }
+                        Some((target, _)) => {
+                            if let (Some(q), Some(Val::Str(name))) =
+                                (self.q(target), c.args.get(1).map(|n| self.eval(n)))
+                            {
+                                self.out.overrides.insert(format!("attr:{q}.{name}"));
+                            }
+                        }
+                        None => {}
+                    }
+                }
+                Some("setitem") | Some("delitem") => {
+                    if let Some(q) = c.args.first().and_then(|t| self.q(t)) {
+                        if q == "os.environ" {
+                            self.out.overrides.insert("env:*".into());
+                        }
+                        self.out.overrides.insert(format!("state:{q}"));
+                    }
+                }
+                Some("syspath_prepend") => {
+                    self.out.overrides.insert("sys.path".into());
+                }
                 Some("chdir") => {
+                    self.out.overrides.insert("cwd".into());
                     if let Some(p) = c.arg(0, "path") {
                         if self.eval(p).is_unique() {
                             self.out.chdir_unique = true;
@@ -1871,6 +1960,7 @@ impl<'w, 'a> Walker<'w, 'a> {
             if !keys.is_empty() {
                 self.out.mitigations.insert("mock.patch".into());
             }
+            self.out.overrides.extend(keys.iter().cloned());
             self.mitigating.extend(keys);
         }
     }
@@ -1899,6 +1989,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                 out: FnFacts::default(),
                 function_scoped: self.function_scoped,
                 depth: 2,
+                env_values: HashMap::new(),
             };
             // Globals declared anywhere in the function apply to teardown.
             collect_globals(body, &mut probe.globals);

@@ -70,10 +70,15 @@ pub struct ClassifyOptions {
 }
 
 /// Hazards a test's own parametrization brings (`parametrize` over a set).
-fn parametrize_hazards(t: &Test) -> Vec<Hazard> {
+fn parametrize_hazards(t: &Test, module: &crate::pytest::ModuleModel) -> Vec<Hazard> {
     let mut out = Vec::new();
     for p in &t.parametrize {
         let Some(values) = &p.values else { continue };
+        // A module constant holding the values.
+        let values = match &values.kind {
+            ExprKind::Name(n) => module.constants.get(n).unwrap_or(values),
+            _ => values,
+        };
         let unordered = match &values.kind {
             ExprKind::Set(items) => items
                 .iter()
@@ -174,7 +179,7 @@ pub fn classify(
             .hazards
             .iter()
             .cloned()
-            .chain(parametrize_hazards(t))
+            .chain(parametrize_hazards(t, &suite.modules[t.module]))
             .map(|h| Reached {
                 hazard: h,
                 chain: vec![t.nodeid.clone()],

@@ -449,3 +449,178 @@ mod tests {
         assert!(!table_wipe("DELETE FROM awards WHERE id = 1"));
     }
 }
+
+/// Methods of a service handle that open a narrower handle without touching
+/// data (`driver.session()`, `engine.connect()`).
+pub fn is_handle_method(m: &str) -> bool {
+    matches!(
+        m,
+        "session"
+            | "connect"
+            | "cursor"
+            | "begin"
+            | "transaction"
+            | "pipeline"
+            | "close"
+            | "dispose"
+            | "verify_connectivity"
+            | "get_server_info"
+            | "ping"
+            | "__enter__"
+            | "__exit__"
+    )
+}
+
+/// Methods that run a query or command on a service.
+pub fn is_query_method(m: &str) -> bool {
+    matches!(
+        m,
+        "run"
+            | "execute"
+            | "executemany"
+            | "executescript"
+            | "query"
+            | "execute_query"
+            | "execute_command"
+            | "execute_write"
+            | "write_transaction"
+    )
+}
+
+/// Class-method names that return a process-wide singleton.
+pub fn is_singleton_accessor(m: &str) -> bool {
+    matches!(
+        m,
+        "instance"
+            | "get_instance"
+            | "getInstance"
+            | "shared"
+            | "current"
+            | "default_instance"
+            | "get_default"
+    )
+}
+
+/// Callee names that start a server (their `port=` is bound).
+pub fn looks_like_server(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "serve", "server", "start", "launch", "spawn", "listen", "run_app", "bind",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+}
+
+/// Callee names of application code that writes to the path it is given.
+pub fn looks_like_writer(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    if [
+        "read",
+        "load",
+        "parse",
+        "exists",
+        "open_for_read",
+        "stat",
+        "glob",
+        "list",
+    ]
+    .iter()
+    .any(|w| n.starts_with(w))
+    {
+        return false;
+    }
+    [
+        "write",
+        "save",
+        "dump",
+        "export",
+        "store",
+        "persist",
+        "snapshot",
+        "mkdir",
+        "makedirs",
+        "copy",
+        "move",
+        "extract",
+        "download",
+        "generate",
+        "emit",
+        "output",
+        "init_",
+        "create_dir",
+        "prepare",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+}
+
+/// Keyword names that name a directory or file a callee writes to.
+pub fn is_output_keyword(k: &str) -> bool {
+    matches!(
+        k,
+        "output"
+            | "output_dir"
+            | "output_path"
+            | "out"
+            | "out_dir"
+            | "outdir"
+            | "dest"
+            | "destination"
+            | "target_dir"
+            | "workdir"
+            | "work_dir"
+            | "cache_dir"
+            | "data_dir"
+            | "save_path"
+            | "save_dir"
+            | "log_file"
+            | "logfile"
+            | "export_dir"
+            | "staging_dir"
+            | "base_dir"
+            | "root_dir"
+            | "home"
+    )
+}
+
+/// Callee names of clients/resources configured by a service URL.
+pub fn looks_like_service_client(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "resource",
+        "client",
+        "driver",
+        "engine",
+        "connection",
+        "graph",
+        "database",
+        "store",
+        "repository",
+        "pool",
+    ]
+    .iter()
+    .any(|w| n.ends_with(w))
+}
+
+/// URL schemes of data services (not plain web pages).
+pub fn is_service_scheme(url: &str) -> bool {
+    let scheme = url.split("://").next().unwrap_or("").to_ascii_lowercase();
+    let scheme = scheme.split('+').next().unwrap_or("");
+    matches!(
+        scheme,
+        "bolt"
+            | "neo4j"
+            | "postgresql"
+            | "postgres"
+            | "mysql"
+            | "mariadb"
+            | "redis"
+            | "rediss"
+            | "mongodb"
+            | "amqp"
+            | "kafka"
+            | "memcached"
+            | "clickhouse"
+            | "elasticsearch"
+    )
+}

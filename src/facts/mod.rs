@@ -201,6 +201,7 @@ impl<'a> Analyzer<'a> {
             function_scoped,
             depth,
             env_values: HashMap::new(),
+            used_services: HashSet::new(),
         };
         for (name, v) in &params {
             match v {
@@ -284,6 +285,8 @@ struct Walker<'w, 'a> {
     depth: u32,
     /// Environment values set earlier in this body.
     env_values: HashMap<String, Val>,
+    /// Service keys already reported as used in this body.
+    used_services: HashSet<String>,
 }
 
 const HELP_TMP: &str = "build the path from `tmp_path` (or `tmp_path_factory.mktemp()` in session fixtures) so every test gets its own directory";
@@ -454,6 +457,10 @@ impl<'w, 'a> Walker<'w, 'a> {
             (Val::Str(_), "name" | "stem" | "suffix") => Val::Unknown,
             (Val::Obj(Obj::Service(k)), _) => Val::Obj(Obj::Service(k.clone())),
             (Val::Obj(Obj::PrivateService), _) => Val::Obj(Obj::PrivateService),
+            (Val::Obj(Obj::Singleton(q)), _) => {
+                self.out.reads.insert(format!("attr:{q}.{attr}"));
+                Val::Unknown
+            }
             _ => {
                 // `tempfile.tempdir`, `settings.CACHE` (a module attribute).
                 let _ = whole;
@@ -565,8 +572,26 @@ impl<'w, 'a> Walker<'w, 'a> {
             if catalog::is_unique_method(m) && !matches!(recv, Val::Str(_)) {
                 return Val::Unique;
             }
+            if catalog::is_singleton_accessor(m) {
+                if let Some(q) = self.q(value) {
+                    if q.rsplit('.')
+                        .next()
+                        .is_some_and(|l| l.chars().next().is_some_and(char::is_uppercase))
+                    {
+                        return Val::Obj(Obj::Singleton(q));
+                    }
+                }
+            }
             match (&recv, m) {
                 (Val::Unique, _) => return Val::Unique,
+                (Val::Obj(Obj::Service(_)), "session" | "connect" | "cursor")
+                    if ["database", "db", "dbname"].iter().any(|k| {
+                        c.keyword(k)
+                            .is_some_and(|v| self.eval_depth(v, d + 1).is_unique())
+                    }) =>
+                {
+                    return Val::Obj(Obj::PrivateService)
+                }
                 (Val::Obj(Obj::Service(k)), _) => return Val::Obj(Obj::Service(k.clone())),
                 (Val::Obj(Obj::PrivateService), _) => return Val::Obj(Obj::PrivateService),
                 (Val::Str(p), "joinpath") => {
@@ -768,8 +793,13 @@ impl<'w, 'a> Walker<'w, 'a> {
             }
             StmtKind::Expr(e) | StmtKind::Return(Some(e)) => {
                 self.scan(e);
-                if let StmtKind::Return(_) = s.kind {
-                    let v = self.eval(e);
+                let produced = match (&s.kind, &e.kind) {
+                    (StmtKind::Return(_), _) => Some(e),
+                    (_, ExprKind::Yield(Some(v))) => Some(&**v),
+                    _ => None,
+                };
+                if let Some(p) = produced {
+                    let v = self.eval(p);
                     self.out.value.get_or_insert(v);
                 }
             }
@@ -888,6 +918,17 @@ impl<'w, 'a> Walker<'w, 'a> {
 
     /// `x.attr = v` / `del x.attr`.
     fn attr_write(&mut self, base: &Expr, attr: &str, span: Span) {
+        if let Val::Obj(Obj::Singleton(q)) = self.eval(base) {
+            self.hazard(
+                "ISO408",
+                Some(format!("attr:{q}.{attr}")),
+                Effect::Order,
+                span,
+                format!("sets `{attr}` on the process-wide `{q}` singleton; later tests on the same worker get the changed instance"),
+                "use `monkeypatch.setattr(instance, ...)`, or reset the singleton in a yield fixture's teardown",
+            );
+            return;
+        }
         let Some(parts) = base.dotted() else { return };
         let head = parts[0];
         if matches!(head, "self" | "cls") || self.params.contains(head) || self.is_local(head) {
@@ -1192,6 +1233,30 @@ impl<'w, 'a> Walker<'w, 'a> {
             self.out.mitigations.insert("mock.patch".into());
         }
 
+        // Using a connection to a shared service.
+        if let Some(Val::Obj(Obj::Service(k))) = &recv_val {
+            if k.starts_with("service:") {
+                let m = method.unwrap_or("");
+                let scoped_query = catalog::is_query_method(m)
+                    && c.args.first().is_some_and(|a| self.eval(a).is_unique());
+                if !catalog::is_handle_method(m) && !scoped_query {
+                    let k = k.clone();
+                    self.service_use(&k, span);
+                }
+            }
+        }
+        if catalog::service_constructor(&q).is_none() {
+            for a in c.args.iter().chain(c.keywords.iter().map(|k| &k.value)) {
+                if let ExprKind::Name(n) = &a.kind {
+                    if let Some(Val::Obj(Obj::Service(k))) = self.locals.get(n).cloned() {
+                        if k.starts_with("service:") {
+                            self.service_use(&k, span);
+                        }
+                    }
+                }
+            }
+        }
+
         // Dynamic fixture requests.
         if method == Some("getfixturevalue") && c.args.first().is_some_and(|a| a.as_str().is_none())
         {
@@ -1330,6 +1395,32 @@ impl<'w, 'a> Walker<'w, 'a> {
             }
             return;
         }
+        // Application code handed a fixed path to write to.
+        let callee_name = method.unwrap_or_else(|| q.rsplit('.').next().unwrap_or(q));
+        let writer = catalog::looks_like_writer(callee_name)
+            && !catalog::is_write_to_arg_method(callee_name);
+        for a in c.args.iter() {
+            if writer {
+                let v = self.eval(a);
+                if let Val::Str(p) = &v {
+                    if matches!(classify_path(p), PathClass::Temp(_) | PathClass::Home(_)) {
+                        self.write_path(&v, span, "passes for writing");
+                    }
+                }
+            }
+        }
+        for k in &c.keywords {
+            if k.name.as_deref().is_some_and(catalog::is_output_keyword)
+                || (writer && k.name.is_some())
+            {
+                let v = self.eval(&k.value);
+                if let Val::Str(p) = &v {
+                    if matches!(classify_path(p), PathClass::Temp(_) | PathClass::Home(_)) {
+                        self.write_path(&v, span, "passes for writing");
+                    }
+                }
+            }
+        }
         let Some(m) = method else { return };
         if let Some(Val::Str(_)) = recv {
             if catalog::is_path_write_method(m) && m != "write" {
@@ -1433,6 +1524,15 @@ impl<'w, 'a> Walker<'w, 'a> {
             }
             return;
         }
+        let callee_name = method.unwrap_or_else(|| q.rsplit('.').next().unwrap_or(q));
+        if !catalog::is_port_keyword_server(q, method) && catalog::looks_like_server(callee_name) {
+            if let Some(p) = c.keyword("port") {
+                if let Some(port) = self.eval(p).as_port() {
+                    self.port_hazard(port, span, "serves on");
+                }
+            }
+            return;
+        }
         if catalog::is_port_keyword_server(q, method) {
             if let Some(p) = c.keyword("port") {
                 if let Some(port) = self.eval(p).as_port() {
@@ -1515,13 +1615,23 @@ impl<'w, 'a> Walker<'w, 'a> {
                 self.hazard("ISO302", Some(key.clone()), Effect::Shared, span,
                     format!("opens the fixed database file `{shown}`; every xdist worker writes the same file, so fixed keys collide and `database is locked` errors appear"),
                     "put the database under `tmp_path`, suffix it with `worker_id`, or use `:memory:`");
-            } else {
-                let shown = key.trim_start_matches("service:");
-                self.hazard("ISO301", Some(key.clone()), Effect::Shared, span,
-                    format!("connects to the shared service `{shown}`; tests on other xdist workers read and write the same data at the same time"),
-                    "give each worker its own database (suffix the name with `worker_id`), or scope the data each test writes by a unique id");
             }
+            // Connections to services are reported where they are used.
             return;
+        }
+        // Application resources configured with a fixed service URL.
+        if constructed.is_none()
+            && catalog::looks_like_service_client(q.rsplit('.').next().unwrap_or(""))
+        {
+            for a in c.args.iter().chain(c.keywords.iter().map(|k| &k.value)) {
+                if let Val::Str(url) = self.eval(a) {
+                    if catalog::is_service_scheme(&url) {
+                        if let Some(k) = service_key(&url) {
+                            self.service_use(&format!("service:{k}"), span);
+                        }
+                    }
+                }
+            }
         }
         // Destructive queries and commands.
         let m = method.unwrap_or("");
@@ -1590,6 +1700,16 @@ impl<'w, 'a> Walker<'w, 'a> {
                 }
             }
         }
+    }
+
+    fn service_use(&mut self, key: &str, span: Span) {
+        if !self.used_services.insert(key.to_string()) {
+            return;
+        }
+        let shown = key.trim_start_matches("service:");
+        self.hazard("ISO301", Some(key.to_string()), Effect::Shared, span,
+            format!("uses the shared service `{shown}`; tests on other xdist workers read and write the same data at the same time"),
+            "give each worker its own database (suffix the name with `worker_id`), or scope the data each test writes by a unique id");
     }
 
     fn destructive(&mut self, key: Option<String>, span: Span, what: &str) {
@@ -1990,6 +2110,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                 function_scoped: self.function_scoped,
                 depth: 2,
                 env_values: HashMap::new(),
+                used_services: HashSet::new(),
             };
             // Globals declared anywhere in the function apply to teardown.
             collect_globals(body, &mut probe.globals);

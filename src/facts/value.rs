@@ -28,6 +28,8 @@ pub enum Obj {
     Request,
     /// A mutable list/dict/set value created in the function.
     Mutable,
+    /// A process-wide singleton (`Settings.instance()`), by qualified class.
+    Singleton(String),
 }
 
 impl Val {

@@ -243,6 +243,14 @@ pub fn classify(
         });
         // Keys the test sets itself through monkeypatch/mock do not make it
         // depend on what earlier tests left behind.
+        // So do keys it writes itself before reading them.
+        overrides.extend(restores.iter().cloned());
+        overrides.extend(
+            hazards
+                .iter()
+                .filter(|r| r.hazard.effect == Effect::Order)
+                .filter_map(|r| r.hazard.key.clone()),
+        );
         test_reads.retain(|k| !crate::facts::key_covered(k, &overrides));
         let isolation_markers: Vec<Marker> = t
             .markers

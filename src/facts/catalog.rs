@@ -323,9 +323,6 @@ pub fn process_setting(q: &str) -> Option<&'static str> {
         | "logging.captureWarnings" => "logging",
         "locale.setlocale" => "locale",
         "socket.setdefaulttimeout" => "socket-timeout",
-        "warnings.simplefilter" | "warnings.filterwarnings" | "warnings.resetwarnings" => {
-            "warnings"
-        }
         "sys.setrecursionlimit" => "recursion-limit",
         "sys.setswitchinterval" => "switch-interval",
         "signal.signal" | "signal.alarm" | "signal.setitimer" => "signals",

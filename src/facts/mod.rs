@@ -215,8 +215,9 @@ impl<'a> Analyzer<'a> {
             }
         }
         w.decorator_mitigations(&func.decorators);
-        let restored = w.restored_keys(&func.body);
         w.block(&func.body);
+        // After the walk, so teardown code sees the locals setup bound.
+        let restored = w.restored_keys(&func.body);
         // In-process changes undone in teardown, `finally` or a finalizer do not leak.
         let out = &mut w.out;
         out.hazards.retain(|h| {

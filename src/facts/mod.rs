@@ -1154,6 +1154,8 @@ impl<'w, 'a> Walker<'w, 'a> {
             return;
         }
         if let Some(q) = self.q(e) {
+            // An attribute may be a container other tests mutate in place.
+            self.out.reads.insert(format!("state:{q}"));
             self.out.reads.insert(format!("attr:{q}"));
         }
     }
@@ -2072,6 +2074,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                 .mitigations
                 .insert("restoring context manager".into());
         }
+        self.out.overrides.extend(keys.iter().cloned());
         self.mitigating.extend(keys);
     }
 

@@ -352,7 +352,10 @@ pub fn classify(
             }
         }
         if std::env::var_os("ISOAUDIT_DEBUG_CLASSIFY").is_some() {
-            eprintln!("{}: order={order:?} reads={:?} own_overrides={:?}", v.nodeid, reads[i], facts.tests[i].overrides);
+            eprintln!(
+                "{}: order={order:?} reads={:?} own_overrides={:?}",
+                v.nodeid, reads[i], facts.tests[i].overrides
+            );
         }
         let analysed = if serial {
             TestClass::Serial

@@ -621,3 +621,27 @@ pub fn is_service_scheme(url: &str) -> bool {
             | "elasticsearch"
     )
 }
+
+/// Handle methods that open a session on a database (a use of its data
+/// unless the database is per-worker or administrative).
+pub fn is_session_method(m: &str) -> bool {
+    matches!(
+        m,
+        "session" | "connect" | "cursor" | "begin" | "transaction" | "pipeline"
+    )
+}
+
+/// Administrative databases that hold no test data.
+pub fn is_admin_database(name: &str) -> bool {
+    matches!(
+        name,
+        "system"
+            | "postgres"
+            | "template0"
+            | "template1"
+            | "admin"
+            | "master"
+            | "mysql"
+            | "information_schema"
+    )
+}

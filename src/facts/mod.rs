@@ -235,6 +235,14 @@ impl<'a> Analyzer<'a> {
     }
 }
 
+/// A connection to a server's administrative database (used to create
+/// per-worker databases), not to the data tests share.
+fn is_admin_key(key: &str) -> bool {
+    key.rsplit('/')
+        .next()
+        .is_some_and(catalog::is_admin_database)
+}
+
 fn m_is_dotted(s: &str) -> bool {
     s.contains('.') && !s.contains(' ') && !s.contains('/')
 }
@@ -1242,7 +1250,17 @@ impl<'w, 'a> Walker<'w, 'a> {
                 let m = method.unwrap_or("");
                 let scoped_query = catalog::is_query_method(m)
                     && c.args.first().is_some_and(|a| self.eval(a).is_unique());
-                if !catalog::is_handle_method(m) && !scoped_query {
+                let handle_use = catalog::is_session_method(m) && !is_admin_key(k) && {
+                    let db = ["database", "db", "dbname"]
+                        .iter()
+                        .find_map(|n| c.keyword(n));
+                    match db.map(|v| self.eval(v)) {
+                        None => true,
+                        Some(Val::Str(name)) => !catalog::is_admin_database(&name),
+                        Some(v) => !v.is_unique(),
+                    }
+                };
+                if (handle_use || !catalog::is_handle_method(m)) && !scoped_query {
                     let k = k.clone();
                     self.service_use(&k, span);
                 }

@@ -228,18 +228,30 @@ pub fn classify(
             // Relative paths land in the test's own directory.
             hazards.retain(|r| r.hazard.code != "ISO103");
         }
+        if unique_env.contains("HOME") {
+            // `~` is the test's own directory.
+            hazards.retain(|r| r.hazard.code != "ISO102");
+        }
         if unique_env.contains("DAGSTER_HOME") {
             // The instance lives under this test's own DAGSTER_HOME.
             hazards.retain(|r| r.hazard.key.as_deref() != Some("dagster:$DAGSTER_HOME"));
         }
-        // A fixture's teardown undoes what the test changes in-process.
+        // A fixture's teardown (or its monkeypatch, which restores the value
+        // it saved) undoes what the test changes in-process.
+        let mut undone = restores.clone();
+        for entry in &closure.fixtures {
+            if let Some(ff) = facts.fixtures.get(&entry.fixture) {
+                undone.extend(ff.overrides.iter().cloned());
+            }
+        }
         hazards.retain(|r| {
-            r.hazard.effect != Effect::Order
+            r.fixture.is_some()
+                || r.hazard.effect != Effect::Order
                 || !r
                     .hazard
                     .key
                     .as_deref()
-                    .is_some_and(|k| crate::facts::key_covered(k, &restores))
+                    .is_some_and(|k| crate::facts::key_covered(k, &undone))
         });
         // Keys the test sets itself through monkeypatch/mock do not make it
         // depend on what earlier tests left behind.

@@ -530,6 +530,14 @@ pub fn looks_like_writer(name: &str) -> bool {
         "write",
         "save",
         "dump",
+        "append",
+        "record",
+        "touch",
+        "purge",
+        "clean",
+        "rotate",
+        "archive",
+        "install",
         "export",
         "store",
         "persist",
@@ -644,4 +652,47 @@ pub fn is_admin_database(name: &str) -> bool {
             | "mysql"
             | "information_schema"
     )
+}
+
+/// Class names of application objects that keep data in the file they are
+/// given (`ScoreStore("scores.json")`).
+pub fn looks_like_file_backed(name: &str) -> bool {
+    let first_upper = name.chars().next().is_some_and(char::is_uppercase);
+    first_upper
+        && [
+            "Store",
+            "Storage",
+            "Cache",
+            "Repository",
+            "Repo",
+            "Db",
+            "DB",
+            "Database",
+            "History",
+            "Journal",
+            "Log",
+            "Writer",
+            "Ledger",
+            "Registry",
+        ]
+        .iter()
+        .any(|w| name.ends_with(w))
+}
+
+/// Callee names that run a command-line entry point with an argument list.
+pub fn looks_like_cli_entry(name: &str) -> bool {
+    matches!(
+        name,
+        "main" | "cli" | "run_cli" | "invoke" | "app" | "entrypoint" | "run_main" | "console_main"
+    )
+}
+
+/// Command-line flags that name something the command reads.
+pub fn is_input_flag(flag: &str) -> bool {
+    let f = flag.trim_start_matches('-').to_ascii_lowercase();
+    [
+        "in", "input", "config", "conf", "read", "from", "src", "source", "bank", "load", "data",
+    ]
+    .iter()
+    .any(|w| f == *w || f.starts_with(&format!("{w}-")) || f.starts_with(&format!("{w}_")))
 }

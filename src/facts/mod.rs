@@ -354,6 +354,28 @@ impl<'w, 'a> Walker<'w, 'a> {
         if d > 24 {
             return Val::Unknown;
         }
+        let v = self.eval_kind(e, d);
+        if v == Val::Unknown && self.derives_from_unique(e, d) {
+            // A name built from `worker_id`, `tmp_path`, a uuid... is unique too.
+            return Val::Unique;
+        }
+        v
+    }
+
+    fn derives_from_unique(&mut self, e: &Expr, d: u32) -> bool {
+        if d > 8 || matches!(e.kind, ExprKind::Lambda(_) | ExprKind::Comprehension(_)) {
+            return false;
+        }
+        e.children().into_iter().any(|c| {
+            matches!(
+                c.kind,
+                ExprKind::Name(_) | ExprKind::Attribute { .. } | ExprKind::Call(_)
+            ) && self.eval_depth(c, d + 1).is_unique()
+                || self.derives_from_unique(c, d + 1)
+        })
+    }
+
+    fn eval_kind(&mut self, e: &Expr, d: u32) -> Val {
         match &e.kind {
             ExprKind::Str(s) => Val::Str(s.clone()),
             ExprKind::Int(Some(n)) => Val::Int(*n),
@@ -478,6 +500,14 @@ impl<'w, 'a> Walker<'w, 'a> {
         }
     }
 
+    /// `~`, unless this body pointed HOME somewhere unique.
+    fn home_dir(&self) -> Val {
+        match self.env_values.get("HOME") {
+            Some(v) if v.is_unique() => Val::Unique,
+            _ => Val::Str("~".into()),
+        }
+    }
+
     fn is_os_environ(&self, e: &Expr) -> bool {
         self.q(e).as_deref() == Some("os.environ")
     }
@@ -497,7 +527,7 @@ impl<'w, 'a> Walker<'w, 'a> {
         match q.as_str() {
             "tempfile.gettempdir" | "tempfile.gettempdirb" => return Val::Str("/tmp".into()),
             "pathlib.Path.home" | "os.path.expanduser" if c.args.is_empty() => {
-                return Val::Str("~".into())
+                return self.home_dir();
             }
             "pathlib.Path" | "pathlib.PurePath" | "pathlib.PosixPath" | "os.path.join"
             | "os.path.abspath" | "os.path.realpath" | "os.path.normpath" | "os.fspath"
@@ -1313,11 +1343,17 @@ impl<'w, 'a> Walker<'w, 'a> {
         }
         let key = path_key(&pc);
         let shown = key.trim_start_matches("path:").to_string();
+        if verb == "deletes tree" && pc != PathClass::NotShared {
+            self.hazard("ISO106", Some(key), Effect::Serial, span,
+                format!("deletes the whole directory tree `{shown}`, which every xdist worker shares; tests on other workers lose their files mid-run"),
+                "delete only what the test created, under `tmp_path`");
+            return;
+        }
         match pc {
             PathClass::NotShared => {}
             PathClass::Temp(ref t) => {
                 let root = matches!(t.as_str(), "/tmp" | "/var/tmp" | "/dev/shm");
-                if root && verb == "deletes" {
+                if root && verb.starts_with("deletes") {
                     self.hazard("ISO106", None, Effect::Serial, span,
                         format!("deletes the shared temporary root `{t}`, which every worker's files live under"),
                         "delete only what the test created, under `tmp_path`");
@@ -1391,11 +1427,9 @@ impl<'w, 'a> Walker<'w, 'a> {
             return;
         }
         if let Some(indexes) = catalog::path_write_call(q) {
-            let verb = if q.contains("rmtree")
-                || q.contains("remove")
-                || q.contains("unlink")
-                || q.contains("rmdir")
-            {
+            let verb = if q == "shutil.rmtree" {
+                "deletes tree"
+            } else if q.contains("remove") || q.contains("unlink") || q.contains("rmdir") {
                 "deletes"
             } else if q.contains("mkdir") || q.contains("makedirs") {
                 "creates"
@@ -1418,14 +1452,31 @@ impl<'w, 'a> Walker<'w, 'a> {
         }
         // Application code handed a fixed path to write to.
         let callee_name = method.unwrap_or_else(|| q.rsplit('.').next().unwrap_or(q));
-        let writer = catalog::looks_like_writer(callee_name)
-            && !catalog::is_write_to_arg_method(callee_name);
+        let writer = (catalog::looks_like_writer(callee_name)
+            && !catalog::is_write_to_arg_method(callee_name))
+            || (method.is_none() && catalog::looks_like_file_backed(callee_name));
         for a in c.args.iter() {
             if writer {
                 let v = self.eval(a);
                 if let Val::Str(p) = &v {
-                    if matches!(classify_path(p), PathClass::Temp(_) | PathClass::Home(_)) {
+                    if written_path_like(p) {
                         self.write_path(&v, span, "passes for writing");
+                    }
+                }
+            }
+        }
+        // A command-line entry point given output files: `main(["--out", "x.csv"])`.
+        if catalog::looks_like_cli_entry(callee_name) {
+            if let Some(ExprKind::List(items)) = c.args.first().map(|a| &a.kind) {
+                let vals: Vec<Val> = items.iter().map(|i| self.eval(i)).collect();
+                for w in vals.windows(2) {
+                    if let (Val::Str(flag), Val::Str(p)) = (&w[0], &w[1]) {
+                        if flag.starts_with('-')
+                            && !catalog::is_input_flag(flag)
+                            && written_path_like(p)
+                        {
+                            self.write_path(&w[1], span, "passes for writing");
+                        }
                     }
                 }
             }
@@ -2275,6 +2326,25 @@ fn block_mentions_environ_restore(block: &[Stmt], imports: &Imports) -> bool {
             .into_iter()
             .any(|b| block_mentions_environ_restore(b, imports)),
     })
+}
+
+/// A fixed string that names a shared file: under /tmp or home, or a
+/// relative file name with an extension (`scores.json`).
+fn written_path_like(p: &str) -> bool {
+    match classify_path(p) {
+        PathClass::Temp(_) | PathClass::Home(_) => true,
+        PathClass::Relative(r) => {
+            let name = r.rsplit('/').next().unwrap_or("");
+            !p.contains(' ')
+                && !p.contains('{')
+                && name.rsplit_once('.').is_some_and(|(stem, ext)| {
+                    !stem.is_empty()
+                        && (1..=5).contains(&ext.len())
+                        && ext.chars().all(|c| c.is_ascii_alphanumeric())
+                })
+        }
+        _ => false,
+    }
 }
 
 pub fn path_key(pc: &PathClass) -> String {

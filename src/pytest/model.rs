@@ -418,7 +418,14 @@ impl<'a> Extractor<'a> {
                 }
             }
         }
-        for stmt in body {
+        if is_test_disabled(body) {
+            return module_markers;
+        }
+        let live = last_bindings(body);
+        for (i, stmt) in body.iter().enumerate() {
+            if !live.contains(&i) {
+                continue;
+            }
             match &stmt.kind {
                 StmtKind::FunctionDef(f) => {
                     if let Some(fx) = self.fixture_of(f, None) {
@@ -466,9 +473,10 @@ impl<'a> Extractor<'a> {
     fn methods(&self, c: &Class, depth: usize) -> Vec<Function> {
         let mut out: Vec<Function> = Vec::new();
         let mut seen: BTreeSet<String> = BTreeSet::new();
-        for stmt in &c.body {
+        let live = last_bindings(&c.body);
+        for (i, stmt) in c.body.iter().enumerate() {
             if let StmtKind::FunctionDef(f) = &stmt.kind {
-                if seen.insert(f.name.clone()) {
+                if live.contains(&i) && seen.insert(f.name.clone()) {
                     out.push((**f).clone());
                 }
             }
@@ -502,6 +510,9 @@ impl<'a> Extractor<'a> {
         };
         let unittest = self.is_unittest_class(c, 0);
         if !unittest && !self.rules.is_test_class(&c.name) {
+            return;
+        }
+        if is_test_disabled(&c.body) {
             return;
         }
         let methods = self.methods(c, 0);
@@ -653,6 +664,30 @@ impl<'a> Extractor<'a> {
             Some(c) => format!("{}::{}::{}", self.rel, c, f.name),
             None => format!("{}::{}", self.rel, f.name),
         };
+        // `request.getfixturevalue(name)` over a parametrized list of names.
+        let mut dynamic_requests = getfixturevalue_names(&f.body);
+        for arg in getfixturevalue_args(&f.body) {
+            for p in &parametrize {
+                let Some(pos) = p.argnames.iter().position(|a| *a == arg) else {
+                    continue;
+                };
+                if let Some(ExprKind::List(items) | ExprKind::Tuple(items)) =
+                    p.values.as_ref().map(|v| &v.kind)
+                {
+                    for it in items {
+                        let value = match &it.kind {
+                            ExprKind::Tuple(parts) if p.argnames.len() > 1 => parts.get(pos),
+                            _ => Some(it),
+                        };
+                        if let Some(name) = value.and_then(|v| v.as_str()) {
+                            dynamic_requests.push(name.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        dynamic_requests.sort();
+        dynamic_requests.dedup();
         Test {
             nodeid,
             name: f.name.clone(),
@@ -660,7 +695,7 @@ impl<'a> Extractor<'a> {
             class: class.map(str::to_string),
             func: Arc::new(f.clone()),
             requests,
-            dynamic_requests: getfixturevalue_names(&f.body),
+            dynamic_requests,
             usefixtures,
             markers,
             parametrize,
@@ -668,6 +703,44 @@ impl<'a> Extractor<'a> {
             span: f.name_span,
         }
     }
+}
+
+/// Indexes of the statements that hold the final binding of their name
+/// (pytest sees only the last `def` of a name).
+fn last_bindings(body: &[Stmt]) -> BTreeSet<usize> {
+    let mut last: HashMap<&str, usize> = HashMap::new();
+    for (i, s) in body.iter().enumerate() {
+        match &s.kind {
+            StmtKind::FunctionDef(f) => {
+                last.insert(&f.name, i);
+            }
+            StmtKind::ClassDef(c) => {
+                last.insert(&c.name, i);
+            }
+            StmtKind::Assign { targets, .. } => {
+                for t in targets {
+                    if let ExprKind::Name(n) = &t.kind {
+                        last.insert(n, i);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    last.into_values().collect()
+}
+
+/// `__test__ = False` in a module or class body.
+fn is_test_disabled(body: &[Stmt]) -> bool {
+    body.iter().any(|s| match &s.kind {
+        StmtKind::Assign { targets, value } => {
+            targets
+                .iter()
+                .any(|t| matches!(&t.kind, ExprKind::Name(n) if n == "__test__"))
+                && matches!(value.kind, ExprKind::Bool(false))
+        }
+        _ => false,
+    })
 }
 
 /// `pytest.mark.NAME(...)` -> a marker (site filled in by the caller).
@@ -765,6 +838,37 @@ fn requested_params(f: &Function, is_method: bool, exclude: &[String]) -> Vec<St
         }
         out.push(p.name.clone());
     }
+    out
+}
+
+/// Plain names passed to `request.getfixturevalue(name)` in a body.
+fn getfixturevalue_args(body: &[Stmt]) -> Vec<String> {
+    fn expr(e: &Expr, out: &mut Vec<String>) {
+        if let ExprKind::Call(c) = &e.kind {
+            if let ExprKind::Attribute { attr, .. } = &c.func.kind {
+                if attr == "getfixturevalue" {
+                    if let Some(ExprKind::Name(n)) = c.args.first().map(|a| &a.kind) {
+                        out.push(n.clone());
+                    }
+                }
+            }
+        }
+        for ch in e.children() {
+            expr(ch, out);
+        }
+    }
+    fn block(body: &[Stmt], out: &mut Vec<String>) {
+        for s in body {
+            for e in s.exprs() {
+                expr(e, out);
+            }
+            for b in s.blocks() {
+                block(b, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    block(body, &mut out);
     out
 }
 

@@ -1,6 +1,7 @@
 //! The one integration-test binary: runs the real `isoaudit` binary the way
 //! users do.
 
+mod accuracy;
 mod cli;
 mod hostile;
 mod rule_fixtures;

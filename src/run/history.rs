@@ -176,12 +176,8 @@ mod tests {
         let mut ran = Durations::new();
         ran.add_case("t.py::a[1]", 1.0);
         ran.add_case("t.py::a[2]", 2.0);
-        merge(
-            &mut durations,
-            &mut history,
-            &ran,
-            record(history.next_run()),
-        );
+        let run = history.next_run();
+        merge(&mut durations, &mut history, &ran, record(run));
         assert_eq!(durations.get("t.py::a"), Some(3.0));
         assert_eq!(durations.get("t.py::old"), Some(9.0), "kept: seen now");
 

@@ -58,6 +58,46 @@ impl RunOptions {
     }
 }
 
+impl RunOptions {
+    /// `isoaudit run`'s options from its arguments and the project's
+    /// `[tool.isoaudit.scheduler]`, for the plan `plan_opts` describes.
+    /// Paths given relative to the current directory are made relative to
+    /// the root, where pytest runs.
+    pub fn from_args(
+        project: &crate::config::Project,
+        args: &crate::cli::RunArgs,
+        plan_opts: &crate::plan::PlanOptions,
+    ) -> Self {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| project.root.clone());
+        let paths = args
+            .common
+            .paths
+            .iter()
+            .map(|p| {
+                let absolute = cwd.join(p);
+                match absolute.strip_prefix(&project.root) {
+                    Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
+                    Ok(rel) => rel.to_path_buf(),
+                    Err(_) => absolute,
+                }
+            })
+            .collect();
+        RunOptions {
+            python: args
+                .python
+                .clone()
+                .unwrap_or_else(|| default_python(&project.root)),
+            workers: plan_opts.workers,
+            heavy_workers: plan_opts.heavy(),
+            pytest_args: args.pytest_args.clone(),
+            paths,
+            rerun_failures_serially: project.settings.scheduler.rerun_failures_serially
+                && !args.no_rerun_failures_serially,
+            allow_isolation_bugs: args.allow_isolation_bugs,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("{what}: {source}")]
@@ -119,6 +159,8 @@ struct Schedule<'a> {
     version: u32,
     tests: BTreeMap<&'a str, ScheduleEntry<'a>>,
     default_seconds: f64,
+    /// Recorded durations of tests the plan does not list, for ordering.
+    recorded: BTreeMap<&'a str, f64>,
     shard: Option<ScheduleShard<'a>>,
 }
 
@@ -136,7 +178,8 @@ struct ScheduleShard<'a> {
     excluded: &'a [String],
 }
 
-fn schedule_json(plan: &Plan) -> String {
+fn schedule_json(plan: &Plan, recorded: &Durations) -> String {
+    let planned: BTreeSet<&str> = plan.tests.iter().map(|t| t.nodeid.as_str()).collect();
     let schedule = Schedule {
         version: 1,
         tests: plan
@@ -156,6 +199,10 @@ fn schedule_json(plan: &Plan) -> String {
         } else {
             1.0
         },
+        recorded: recorded
+            .iter()
+            .filter(|(nodeid, _)| !planned.contains(nodeid))
+            .collect(),
         shard: plan.meta.shard.as_ref().map(|s| ScheduleShard {
             count: s.count,
             index: s.index,
@@ -373,8 +420,12 @@ pub fn execute(root: &Path, plan: &Plan, opts: &RunOptions) -> Result<i32, RunEr
         PLUGIN_SOURCE,
     )
     .map_err(io_err("cannot write the pytest plugin"))?;
-    std::fs::write(work.path().join("schedule.json"), schedule_json(plan))
-        .map_err(io_err("cannot write the schedule"))?;
+    let (recorded, _, _) = history::load(root);
+    std::fs::write(
+        work.path().join("schedule.json"),
+        schedule_json(plan, &recorded),
+    )
+    .map_err(io_err("cannot write the schedule"))?;
 
     let result = run_steps(root, plan, opts, work.path(), has_xdist);
     process::unguard();
@@ -450,10 +501,13 @@ fn run_steps(
         let collected = read_collected(&work.join(format!("collected-{}.json", step.tag())));
         let cases = read_cases(&junit, &collected.selected);
         if !collected.unknown.is_empty() {
-            header(&format!(
-                "{} test(s) not in the plan ran in phase 1, each as its own unit",
-                collected.unknown.len()
-            ));
+            let n = collected.unknown.len();
+            header(&match step {
+                Step::All => format!("{n} test function(s) not in the plan ran too"),
+                _ => format!(
+                    "{n} test function(s) not in the plan ran in phase 1, each as its own unit"
+                ),
+            });
         }
         let run = PhaseRun {
             label: step.label().to_string(),
@@ -746,7 +800,12 @@ mod tests {
             shards: Some((1, 1)),
         };
         let plan = build(tests, &Durations::new(), &opts).unwrap();
-        let json: serde_json::Value = serde_json::from_str(&schedule_json(&plan)).unwrap();
+        let mut recorded = Durations::new();
+        recorded.add_case("t.py::a", 9.0);
+        recorded.add_case("t.py::new[1]", 2.5);
+        let json: serde_json::Value =
+            serde_json::from_str(&schedule_json(&plan, &recorded)).unwrap();
+        assert_eq!(json["recorded"], serde_json::json!({"t.py::new": 2.5}));
         assert_eq!(json["tests"]["t.py::a"]["unit"], "res:port:1");
         assert_eq!(json["tests"]["t.py::a"]["phase"], 1);
         assert_eq!(json["default_seconds"], 1.0);

@@ -51,6 +51,7 @@ class Schedule:
         self.phase = phase
         self.tests = data["tests"]
         self.default_seconds = float(data.get("default_seconds") or 1.0)
+        self.recorded = data.get("recorded") or {}
         shard = data.get("shard")
         self.shard = (int(shard["count"]), int(shard["index"])) if shard else None
         self.excluded = set(shard["excluded"]) if shard else set()
@@ -83,9 +84,9 @@ class Schedule:
 
     def seconds_of(self, function):
         entry = self.entry(function)
-        if entry is None:
-            return self.default_seconds
-        return float(entry["duration"])
+        if entry is not None:
+            return float(entry["duration"])
+        return float(self.recorded.get(function, self.default_seconds))
 
 
 _schedule = None

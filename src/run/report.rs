@@ -138,7 +138,7 @@ pub fn render(summary: &RunSummary, trend: &[RunRecord]) -> String {
     if summary.unknown > 0 {
         let _ = writeln!(
             out,
-            "- tests not in the plan, run in phase 1 as their own units: {}",
+            "- test functions the plan did not know (run in phase 1, each as its own unit): {}",
             summary.unknown
         );
     }

@@ -166,6 +166,47 @@ impl PlanOptions {
     }
 }
 
+impl PlanOptions {
+    /// The options of `plan` and `run`: the command line (`--workers`, which
+    /// clap also fills from `PYTEST_WORKERS`) wins over
+    /// `[tool.isoaudit.scheduler]`; workers default to the CPU count.
+    pub fn from_args(
+        args: &crate::cli::ScheduleArgs,
+        settings: &crate::config::SchedulerSettings,
+    ) -> Result<Self, PlanError> {
+        let workers = match &args.workers {
+            Some(value) => parse_workers(value)?,
+            None => match settings.workers {
+                Some(0) => return Err(PlanError::BadWorkers("0".into())),
+                Some(n) => n,
+                None => parse_workers("auto")?,
+            },
+        };
+        let heavy_workers = args.heavy_workers.or(settings.heavy_workers);
+        if heavy_workers == Some(0) {
+            return Err(PlanError::BadHeavyWorkers);
+        }
+        let shards = match (args.shards, args.shard) {
+            (Some(count), Some(index)) => Some((count, index)),
+            _ => None,
+        };
+        Ok(PlanOptions {
+            workers,
+            heavy_workers,
+            shards,
+        })
+    }
+}
+
+/// The durations file `--durations` or the config names, if any; without
+/// one, [`Durations::load_default`] looks under the root.
+pub fn durations_file<'a>(
+    args: &'a crate::cli::ScheduleArgs,
+    settings: &'a crate::config::SchedulerSettings,
+) -> Option<&'a std::path::Path> {
+    args.durations.as_deref().or(settings.durations.as_deref())
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PlanError {
     #[error("workers must be `auto` or a whole number of at least 1, got `{0}`")]

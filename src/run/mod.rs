@@ -1,1 +1,814 @@
-//! Executes a plan with pytest + pytest-xdist through the embedded plugin.
+//! Executes a plan with pytest + pytest-xdist: one pytest process per phase,
+//! the embedded plugin (`plugin.py`) choosing each phase's tests and handing
+//! units to workers longest-first, a serial re-run of parallel failures, the
+//! duration history and `reports/ci_timings.md`. Owns every child process
+//! isoaudit starts; reads the plan, never changes it.
+
+pub mod history;
+mod process;
+pub mod report;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::plan::durations::{junit_key, parse_junit, Durations, JunitCase};
+use crate::plan::{function_nodeid, units_of, Plan};
+use history::RunRecord;
+use report::{IsolationBug, PhaseRun, RunSummary, CI_TIMINGS};
+
+/// The plugin, written beside the schedule and loaded with `-p`.
+pub const PLUGIN_SOURCE: &str = include_str!("plugin.py");
+const PLUGIN_MODULE: &str = "isoaudit_plugin";
+
+/// How `execute` runs pytest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    /// Interpreter that has pytest (and pytest-xdist when workers > 1).
+    pub python: PathBuf,
+    /// W; 1 = one plain serial pytest run of everything.
+    pub workers: usize,
+    /// H, the workers of the heavy phase.
+    pub heavy_workers: usize,
+    /// Passed to every pytest invocation, before isoaudit's own options.
+    pub pytest_args: Vec<String>,
+    /// Files or directories handed to pytest (relative to the root or absolute).
+    pub paths: Vec<PathBuf>,
+    pub rerun_failures_serially: bool,
+    /// Exit 0 when every failure is an isolation bug.
+    pub allow_isolation_bugs: bool,
+}
+
+impl RunOptions {
+    /// `run`'s defaults: H = min(2, W), failures re-run serially.
+    pub fn new(python: PathBuf, workers: usize) -> Self {
+        RunOptions {
+            python,
+            workers,
+            heavy_workers: workers.clamp(1, 2),
+            pytest_args: Vec::new(),
+            paths: Vec::new(),
+            rerun_failures_serially: true,
+            allow_isolation_bugs: false,
+        }
+    }
+}
+
+impl RunOptions {
+    /// `isoaudit run`'s options from its arguments and the project's
+    /// `[tool.isoaudit.scheduler]`, for the plan `plan_opts` describes.
+    /// Paths given relative to the current directory are made relative to
+    /// the root, where pytest runs.
+    pub fn from_args(
+        project: &crate::config::Project,
+        args: &crate::cli::RunArgs,
+        plan_opts: &crate::plan::PlanOptions,
+    ) -> Self {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| project.root.clone());
+        let paths = args
+            .common
+            .paths
+            .iter()
+            .map(|p| {
+                let absolute = cwd.join(p);
+                match absolute.strip_prefix(&project.root) {
+                    Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
+                    Ok(rel) => rel.to_path_buf(),
+                    Err(_) => absolute,
+                }
+            })
+            .collect();
+        RunOptions {
+            python: args
+                .python
+                .clone()
+                .unwrap_or_else(|| default_python(&project.root)),
+            workers: plan_opts.workers,
+            heavy_workers: plan_opts.heavy(),
+            pytest_args: args.pytest_args.clone(),
+            paths,
+            rerun_failures_serially: project.settings.scheduler.rerun_failures_serially
+                && !args.no_rerun_failures_serially,
+            allow_isolation_bugs: args.allow_isolation_bugs,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the Python interpreter `{python}`: {source} (set --python or ISOAUDIT_PYTHON, or create .venv)")]
+    Python {
+        python: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{python}` cannot import {module}; install it (pip install {package})")]
+    MissingModule {
+        python: PathBuf,
+        module: &'static str,
+        package: &'static str,
+    },
+    #[error("workers must be at least 1")]
+    NoWorkers,
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
+    let what = what.into();
+    move |source| RunError::Io { what, source }
+}
+
+/// The interpreter `run` uses when none is given: the active virtualenv,
+/// then `.venv` or `venv` under the root, then `python3` from `PATH`.
+pub fn default_python(root: &Path) -> PathBuf {
+    let bin = |dir: &Path| {
+        if cfg!(windows) {
+            dir.join("Scripts").join("python.exe")
+        } else {
+            dir.join("bin").join("python")
+        }
+    };
+    if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
+        let python = bin(Path::new(&venv));
+        if python.is_file() {
+            return python;
+        }
+    }
+    for dir in [".venv", "venv"] {
+        let python = bin(&root.join(dir));
+        if python.is_file() {
+            return python;
+        }
+    }
+    PathBuf::from(if cfg!(windows) { "python" } else { "python3" })
+}
+
+/// What the plugin reads: the plan's tests keyed by nodeid, the duration of
+/// tests the plan does not know, and the shard.
+#[derive(Serialize)]
+struct Schedule<'a> {
+    version: u32,
+    tests: BTreeMap<&'a str, ScheduleEntry<'a>>,
+    default_seconds: f64,
+    /// Recorded durations of tests the plan does not list, for ordering.
+    recorded: BTreeMap<&'a str, f64>,
+    shard: Option<ScheduleShard<'a>>,
+}
+
+#[derive(Serialize)]
+struct ScheduleEntry<'a> {
+    phase: u8,
+    unit: &'a str,
+    duration: f64,
+}
+
+#[derive(Serialize)]
+struct ScheduleShard<'a> {
+    count: usize,
+    index: usize,
+    excluded: &'a [String],
+}
+
+fn schedule_json(plan: &Plan, recorded: &Durations) -> String {
+    let planned: BTreeSet<&str> = plan.tests.iter().map(|t| t.nodeid.as_str()).collect();
+    let schedule = Schedule {
+        version: 1,
+        tests: plan
+            .tests
+            .iter()
+            .map(|t| {
+                let entry = ScheduleEntry {
+                    phase: t.phase,
+                    unit: &t.unit,
+                    duration: t.duration,
+                };
+                (t.nodeid.as_str(), entry)
+            })
+            .collect(),
+        default_seconds: if plan.meta.default_seconds > 0.0 {
+            plan.meta.default_seconds
+        } else {
+            1.0
+        },
+        recorded: recorded
+            .iter()
+            .filter(|(nodeid, _)| !planned.contains(nodeid))
+            .collect(),
+        shard: plan.meta.shard.as_ref().map(|s| ScheduleShard {
+            count: s.count,
+            index: s.index,
+            excluded: &s.excluded,
+        }),
+    };
+    serde_json::to_string(&schedule).unwrap_or_else(|_| "{}".into())
+}
+
+/// One pytest invocation of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// W = 1: everything in one serial pytest run.
+    All,
+    Phase(u8),
+}
+
+impl Step {
+    fn tag(self) -> String {
+        match self {
+            Step::All => "all".into(),
+            Step::Phase(p) => p.to_string(),
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Step::All => "all (serial run)",
+            Step::Phase(1) => "1 parallel",
+            Step::Phase(2) => "2 heavy",
+            Step::Phase(_) => "3 serial",
+        }
+    }
+}
+
+/// The plugin's record of what one phase selected.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Collected {
+    #[serde(default)]
+    selected: Vec<String>,
+    #[serde(default)]
+    unknown: Vec<String>,
+}
+
+/// A junit test case with the nodeid it belongs to, when known.
+#[derive(Debug, Clone)]
+struct CaseResult {
+    nodeid: Option<String>,
+    case: JunitCase,
+}
+
+struct StepOutcome {
+    run: PhaseRun,
+    cases: Vec<CaseResult>,
+    unknown: usize,
+}
+
+struct Python<'a> {
+    root: &'a Path,
+    work: &'a Path,
+    opts: &'a RunOptions,
+    cov: bool,
+    /// pytest invocations so far (`--cov-append` from the second on).
+    started: usize,
+}
+
+impl Python<'_> {
+    fn command(&mut self, plugin_phase: Option<&str>) -> Command {
+        let mut cmd = Command::new(&self.opts.python);
+        cmd.current_dir(self.root).arg("-m").arg("pytest");
+        let mut pythonpath = vec![self.work.to_path_buf()];
+        if let Some(existing) = std::env::var_os("PYTHONPATH") {
+            pythonpath.extend(std::env::split_paths(&existing));
+        }
+        if let Ok(joined) = std::env::join_paths(pythonpath) {
+            cmd.env("PYTHONPATH", joined);
+        }
+        match plugin_phase {
+            Some(phase) => {
+                cmd.args(["-p", PLUGIN_MODULE]);
+                cmd.env("ISOAUDIT_PLAN", self.work.join("schedule.json"));
+                cmd.env("ISOAUDIT_PHASE", phase);
+            }
+            None => {
+                cmd.env_remove("ISOAUDIT_PLAN");
+                cmd.env_remove("ISOAUDIT_PHASE");
+            }
+        }
+        cmd.args(&self.opts.pytest_args);
+        if self.cov && self.started > 0 {
+            cmd.arg("--cov-append");
+        }
+        self.started += 1;
+        cmd
+    }
+}
+
+/// `-n N`, or `-n 0` for one process: `-n 0` keeps xdist's fixtures
+/// (`worker_id`, `testrun_uid`) that `-p no:xdist` would remove, and
+/// overrides a `-n` in the project's addopts.
+fn dist_args(workers: usize, has_xdist: bool) -> Vec<String> {
+    match (workers, has_xdist) {
+        (_, false) => vec!["-p".into(), "no:xdist".into()],
+        (w, true) => vec!["-n".into(), (if w > 1 { w } else { 0 }).to_string()],
+    }
+}
+
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    // A pytest killed by a signal did not report; count it as pytest's
+    // internal error.
+    status.code().unwrap_or(3)
+}
+
+/// Probes the interpreter for pytest and pytest-xdist.
+fn probe(python: &Path, root: &Path) -> Result<(bool, bool), RunError> {
+    let script = "import importlib.util as u\n\
+                  print(int(u.find_spec('pytest') is not None), int(u.find_spec('xdist') is not None))";
+    let out = Command::new(python)
+        .current_dir(root)
+        .args(["-c", script])
+        .output()
+        .map_err(|source| RunError::Python {
+            python: python.to_path_buf(),
+            source,
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut flags = text.split_whitespace().map(|f| f == "1");
+    let pytest = flags.next().unwrap_or(false);
+    let xdist = flags.next().unwrap_or(false);
+    Ok((pytest, xdist))
+}
+
+fn header(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "isoaudit: {line}");
+    let _ = stdout.flush();
+}
+
+fn stops_on_failure(args: &[String]) -> bool {
+    args.iter()
+        .any(|a| a == "-x" || a == "--exitfirst" || a.starts_with("--maxfail"))
+}
+
+/// Junit cases of one pytest run, each matched to a nodeid from `known`.
+fn read_cases(junit: &Path, known: &[String]) -> Vec<CaseResult> {
+    let Ok(text) = std::fs::read_to_string(junit) else {
+        return Vec::new();
+    };
+    let cases = match parse_junit(&text) {
+        Ok(cases) => cases,
+        Err(e) => {
+            eprintln!("isoaudit: warning: cannot read pytest's junit XML: {e}");
+            return Vec::new();
+        }
+    };
+    let by_key: HashMap<(String, String), &String> =
+        known.iter().map(|n| (junit_key(n), n)).collect();
+    cases
+        .into_iter()
+        .map(|case| CaseResult {
+            nodeid: by_key
+                .get(&(case.classname.clone(), case.name.clone()))
+                .map(|n| n.to_string()),
+            case,
+        })
+        .collect()
+}
+
+fn read_collected(path: &Path) -> Collected {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+/// The worst of the phases' pytest exit codes. A phase that selected no
+/// test (5) counts only when no phase ran any.
+fn combine(codes: &[i32]) -> i32 {
+    let ran: Vec<i32> = codes.iter().copied().filter(|c| *c != 5).collect();
+    match ran.iter().max() {
+        Some(worst) => *worst,
+        None => 5,
+    }
+}
+
+/// Runs `plan` under `root` and returns the exit code: pytest's, the worst
+/// phase's; 1 for isolation bugs unless `allow_isolation_bugs`.
+pub fn execute(root: &Path, plan: &Plan, opts: &RunOptions) -> Result<i32, RunError> {
+    if opts.workers == 0 || opts.heavy_workers == 0 {
+        return Err(RunError::NoWorkers);
+    }
+    let (has_pytest, has_xdist) = probe(&opts.python, root)?;
+    if !has_pytest {
+        return Err(RunError::MissingModule {
+            python: opts.python.clone(),
+            module: "pytest",
+            package: "pytest",
+        });
+    }
+    if opts.workers > 1 && !has_xdist {
+        return Err(RunError::MissingModule {
+            python: opts.python.clone(),
+            module: "xdist",
+            package: "pytest-xdist",
+        });
+    }
+
+    let work = tempfile::Builder::new()
+        .prefix("isoaudit-run-")
+        .tempdir()
+        .map_err(io_err("cannot create a private temporary directory"))?;
+    process::guard(work.path().to_path_buf());
+    std::fs::write(
+        work.path().join(format!("{PLUGIN_MODULE}.py")),
+        PLUGIN_SOURCE,
+    )
+    .map_err(io_err("cannot write the pytest plugin"))?;
+    let (recorded, _, _) = history::load(root);
+    std::fs::write(
+        work.path().join("schedule.json"),
+        schedule_json(plan, &recorded),
+    )
+    .map_err(io_err("cannot write the schedule"))?;
+
+    let result = run_steps(root, plan, opts, work.path(), has_xdist);
+    process::unguard();
+    drop(work);
+    result
+}
+
+fn run_steps(
+    root: &Path,
+    plan: &Plan,
+    opts: &RunOptions,
+    work: &Path,
+    has_xdist: bool,
+) -> Result<i32, RunError> {
+    let units = units_of(&plan.tests);
+    let planned = |phase: u8| plan.tests.iter().filter(|t| t.phase == phase).count();
+    let steps: Vec<Step> = if opts.workers == 1 {
+        vec![Step::All]
+    } else {
+        // Phase 1 always runs: it also carries the tests the plan does not know.
+        let mut steps = vec![Step::Phase(1)];
+        steps.extend(
+            [2, 3]
+                .into_iter()
+                .filter(|p| planned(*p) > 0)
+                .map(Step::Phase),
+        );
+        steps
+    };
+    let mut py = Python {
+        root,
+        work,
+        opts,
+        cov: opts
+            .pytest_args
+            .iter()
+            .any(|a| a == "--cov" || a.starts_with("--cov=")),
+        started: 0,
+    };
+
+    let mut outcomes: Vec<(Step, StepOutcome)> = Vec::new();
+    for step in steps {
+        let workers = match step {
+            Step::All | Step::Phase(3) => 1,
+            Step::Phase(1) => opts.workers,
+            Step::Phase(_) => opts.heavy_workers,
+        };
+        match step {
+            Step::All => header(&format!(
+                "one serial pytest run of every test ({} planned), workers = 1",
+                plan.tests.len()
+            )),
+            Step::Phase(p) => header(&format!(
+                "phase {}: {} planned tests in {} units, {} worker(s)",
+                step.label(),
+                planned(p),
+                units.get(&p).map_or(0, Vec::len),
+                workers
+            )),
+        }
+        let junit = work.join(format!("junit-{}.xml", step.tag()));
+        let mut cmd = py.command(Some(&step.tag()));
+        cmd.args(opts.paths.iter().map(|p| p.as_os_str()));
+        cmd.args(dist_args(workers, has_xdist));
+        cmd.arg(format!("--junitxml={}", junit.display()));
+        let start = Instant::now();
+        let status = process::run(&mut cmd).map_err(|source| RunError::Python {
+            python: opts.python.clone(),
+            source,
+        })?;
+        let wall = start.elapsed().as_secs_f64();
+        let code = exit_code(status);
+        let collected = read_collected(&work.join(format!("collected-{}.json", step.tag())));
+        let cases = read_cases(&junit, &collected.selected);
+        if !collected.unknown.is_empty() {
+            let n = collected.unknown.len();
+            header(&match step {
+                Step::All => format!("{n} test function(s) not in the plan ran too"),
+                _ => format!(
+                    "{n} test function(s) not in the plan ran in phase 1, each as its own unit"
+                ),
+            });
+        }
+        let run = PhaseRun {
+            label: step.label().to_string(),
+            workers,
+            exit_code: code,
+            wall_seconds: wall,
+            tests: cases.len(),
+            test_seconds: cases.iter().map(|c| c.case.time).sum(),
+            is_rerun: false,
+        };
+        outcomes.push((
+            step,
+            StepOutcome {
+                run,
+                cases,
+                unknown: collected.unknown.len(),
+            },
+        ));
+        let stop = matches!(code, 2..=4) || (code == 1 && stops_on_failure(&opts.pytest_args));
+        if stop {
+            break;
+        }
+    }
+
+    // Failures of the parallel phase, re-run alone.
+    let mut codes: Vec<i32> = outcomes.iter().map(|(_, o)| o.run.exit_code).collect();
+    let mut isolation_bugs: Vec<IsolationBug> = Vec::new();
+    let mut failures: BTreeSet<String> = BTreeSet::new();
+    let mut rerun_run: Option<PhaseRun> = None;
+    for (i, (step, outcome)) in outcomes.iter().enumerate() {
+        let failed: Vec<&CaseResult> = outcome
+            .cases
+            .iter()
+            .filter(|c| c.case.outcome.is_failure())
+            .collect();
+        let rerun = *step == Step::Phase(1)
+            && outcome.run.exit_code == 1
+            && opts.rerun_failures_serially
+            && !failed.is_empty();
+        if !rerun {
+            failures.extend(failed.iter().map(|c| case_name(c)));
+            continue;
+        }
+        let nodeids: Vec<String> = {
+            let mut seen = BTreeSet::new();
+            failed
+                .iter()
+                .filter_map(|c| c.nodeid.clone())
+                .filter(|n| seen.insert(n.clone()))
+                .collect()
+        };
+        // Failures that are not tests (collection errors) cannot be re-run.
+        failures.extend(
+            failed
+                .iter()
+                .filter(|c| c.nodeid.is_none())
+                .map(|c| case_name(c)),
+        );
+        if nodeids.is_empty() {
+            continue;
+        }
+        header(&format!(
+            "re-running {} phase-1 failure(s) alone, without xdist",
+            nodeids.len()
+        ));
+        let junit = work.join("junit-rerun.xml");
+        let mut cmd = py.command(None);
+        cmd.args(dist_args(1, has_xdist));
+        cmd.arg(format!("--junitxml={}", junit.display()));
+        if nodeids.iter().map(|n| n.len() + 1).sum::<usize>() > 32_000 {
+            // pytest reads `@file` as one argument per line.
+            let list = work.join("rerun-args.txt");
+            std::fs::write(&list, nodeids.join("\n"))
+                .map_err(io_err("cannot write the re-run list"))?;
+            cmd.arg(format!("@{}", list.display()));
+        } else {
+            cmd.args(&nodeids);
+        }
+        let start = Instant::now();
+        let status = process::run(&mut cmd).map_err(|source| RunError::Python {
+            python: opts.python.clone(),
+            source,
+        })?;
+        let wall = start.elapsed().as_secs_f64();
+        let rerun_code = exit_code(status);
+        let cases = read_cases(&junit, &nodeids);
+        let mut passed_alone: BTreeSet<&str> = BTreeSet::new();
+        let mut failed_alone: BTreeSet<&str> = BTreeSet::new();
+        for c in &cases {
+            if let Some(n) = &c.nodeid {
+                if c.case.outcome.is_failure() {
+                    failed_alone.insert(n);
+                } else {
+                    passed_alone.insert(n);
+                }
+            }
+        }
+        for nodeid in &nodeids {
+            if passed_alone.contains(nodeid.as_str()) && !failed_alone.contains(nodeid.as_str()) {
+                let function = function_nodeid(nodeid);
+                let planned = plan.tests.iter().find(|t| t.nodeid == function);
+                isolation_bugs.push(IsolationBug {
+                    nodeid: nodeid.clone(),
+                    unit: planned.map_or_else(|| format!("test:{function}"), |t| t.unit.clone()),
+                    resources: planned.map(|t| t.resources.clone()).unwrap_or_default(),
+                    planned: planned.is_some(),
+                });
+            } else {
+                failures.insert(nodeid.clone());
+            }
+        }
+        let still_failing = nodeids.iter().any(|n| failures.contains(n))
+            || failed.iter().any(|c| c.nodeid.is_none());
+        codes[i] = if still_failing || matches!(rerun_code, 2..=4) {
+            rerun_code.max(1)
+        } else {
+            0
+        };
+        rerun_run = Some(PhaseRun {
+            label: "re-run of phase-1 failures".into(),
+            workers: 1,
+            exit_code: rerun_code,
+            wall_seconds: wall,
+            tests: cases.len(),
+            test_seconds: cases.iter().map(|c| c.case.time).sum(),
+            is_rerun: true,
+        });
+    }
+
+    let mut code = combine(&codes);
+    isolation_bugs.sort();
+    for bug in &isolation_bugs {
+        let resources = if bug.resources.is_empty() {
+            "no resource found".to_string()
+        } else {
+            bug.resources.join(", ")
+        };
+        header(&format!(
+            "isolation bug: {} failed in parallel and passed alone (unit {}; {})",
+            bug.nodeid, bug.unit, resources
+        ));
+    }
+    if !isolation_bugs.is_empty() && code == 0 && !opts.allow_isolation_bugs {
+        code = 1;
+    }
+
+    let unknown = outcomes.iter().map(|(_, o)| o.unknown).max().unwrap_or(0);
+    let mut ran = Durations::new();
+    for (_, outcome) in &outcomes {
+        for c in &outcome.cases {
+            if let Some(nodeid) = &c.nodeid {
+                ran.add_case(nodeid, c.case.time);
+            }
+        }
+    }
+    let mut phases: Vec<PhaseRun> = outcomes.into_iter().map(|(_, o)| o.run).collect();
+    phases.extend(rerun_run);
+
+    let (mut durations, mut hist, warnings) = history::load(root);
+    for w in warnings {
+        eprintln!("isoaudit: warning: {w}");
+    }
+    let mut summary = RunSummary {
+        run: hist.next_run(),
+        workers: opts.workers,
+        phases,
+        isolation_bugs,
+        failures: failures.into_iter().collect(),
+        unknown,
+        exit_code: code,
+    };
+    let record = RunRecord {
+        run: summary.run,
+        workers: summary.workers,
+        tests: summary.tests(),
+        wall_seconds: crate::plan::round3(summary.wall_seconds()),
+        serial_seconds: crate::plan::round3(summary.serial_seconds()),
+        exit_code: code,
+        isolation_bugs: summary.isolation_bugs.len(),
+        failed: summary.failures.len(),
+    };
+    history::merge(&mut durations, &mut hist, &ran, record);
+    if let Err(e) = history::save(root, &durations, &hist) {
+        eprintln!("isoaudit: warning: cannot write the duration history under .isoaudit/: {e}");
+    }
+    summary.exit_code = code;
+    let text = report::render(&summary, &hist.runs);
+    match history::write_atomic(&root.join(CI_TIMINGS), text.as_bytes()) {
+        Ok(()) => header(&format!(
+            "{:.2}s wall for {:.2}s of tests ({}); wrote {CI_TIMINGS}",
+            summary.wall_seconds(),
+            summary.serial_seconds(),
+            if summary.wall_seconds() > 0.0 {
+                format!("{:.2}x", summary.serial_seconds() / summary.wall_seconds())
+            } else {
+                "n/a".into()
+            }
+        )),
+        Err(e) => eprintln!("isoaudit: warning: cannot write {CI_TIMINGS}: {e}"),
+    }
+    Ok(code)
+}
+
+/// A readable name for a junit case: its nodeid, else junit's own names.
+fn case_name(c: &CaseResult) -> String {
+    c.nodeid.clone().unwrap_or_else(|| {
+        if c.case.classname.is_empty() {
+            c.case.name.clone()
+        } else {
+            format!("{}::{}", c.case.classname, c.case.name)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_phase_wins_and_empty_phases_do_not_fail() {
+        assert_eq!(combine(&[0, 5, 0]), 0);
+        assert_eq!(combine(&[5, 1]), 1);
+        assert_eq!(combine(&[1, 2]), 2);
+        assert_eq!(combine(&[5, 5]), 5);
+        assert_eq!(combine(&[]), 5);
+    }
+
+    #[test]
+    fn serial_steps_keep_xdist_loaded_when_it_is_there() {
+        assert_eq!(dist_args(1, true), ["-n", "0"]);
+        assert_eq!(dist_args(4, true), ["-n", "4"]);
+        assert_eq!(dist_args(1, false), ["-p", "no:xdist"]);
+    }
+
+    #[test]
+    fn exitfirst_options_stop_later_phases() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(stops_on_failure(&args(&["-q", "-x"])));
+        assert!(stops_on_failure(&args(&["--maxfail=2"])));
+        assert!(!stops_on_failure(&args(&["-q", "-k", "x"])));
+    }
+
+    #[test]
+    fn junit_cases_map_back_to_exact_nodeids() {
+        let dir = tempfile::tempdir().unwrap();
+        let junit = dir.path().join("j.xml");
+        std::fs::write(
+            &junit,
+            r#"<testsuites><testsuite>
+<testcase classname="tests.test_a.TestX" name="test_y[a.b]" time="0.5"><failure/></testcase>
+<testcase classname="tests.test_a" name="test_z" time="0.25"/>
+<testcase classname="" name="tests.test_broken" time="0"><error/></testcase>
+</testsuite></testsuites>"#,
+        )
+        .unwrap();
+        let known = vec![
+            "tests/test_a.py::TestX::test_y[a.b]".to_string(),
+            "tests/test_a.py::test_z".to_string(),
+        ];
+        let cases = read_cases(&junit, &known);
+        let ids: Vec<Option<&str>> = cases.iter().map(|c| c.nodeid.as_deref()).collect();
+        assert_eq!(
+            ids,
+            [
+                Some("tests/test_a.py::TestX::test_y[a.b]"),
+                Some("tests/test_a.py::test_z"),
+                None
+            ]
+        );
+        assert_eq!(case_name(&cases[2]), "tests.test_broken");
+        assert_eq!(
+            cases[0].case.outcome,
+            crate::plan::durations::Outcome::Failed
+        );
+    }
+
+    #[test]
+    fn schedule_carries_units_phases_and_shard() {
+        use crate::plan::{build, Classified, PlanOptions, TestClass};
+        let tests = vec![Classified {
+            nodeid: "t.py::a".into(),
+            class: TestClass::Grouped,
+            unit: "res:port:1".into(),
+            resources: vec!["port:1".into()],
+            codes: vec![],
+        }];
+        let opts = PlanOptions {
+            workers: 2,
+            heavy_workers: None,
+            shards: Some((1, 1)),
+        };
+        let plan = build(tests, &Durations::new(), &opts).unwrap();
+        let mut recorded = Durations::new();
+        recorded.add_case("t.py::a", 9.0);
+        recorded.add_case("t.py::new[1]", 2.5);
+        let json: serde_json::Value =
+            serde_json::from_str(&schedule_json(&plan, &recorded)).unwrap();
+        assert_eq!(json["recorded"], serde_json::json!({"t.py::new": 2.5}));
+        assert_eq!(json["tests"]["t.py::a"]["unit"], "res:port:1");
+        assert_eq!(json["tests"]["t.py::a"]["phase"], 1);
+        assert_eq!(json["default_seconds"], 1.0);
+        assert_eq!(json["shard"]["count"], 1);
+    }
+}

@@ -227,6 +227,14 @@ pub fn build_plan(
     analysis: &Analysis,
     sched: &crate::cli::ScheduleArgs,
 ) -> anyhow::Result<crate::plan::Plan> {
+    Ok(plan_with_options(analysis, sched)?.0)
+}
+
+/// The plan and the options it was built with.
+pub fn plan_with_options(
+    analysis: &Analysis,
+    sched: &crate::cli::ScheduleArgs,
+) -> anyhow::Result<(crate::plan::Plan, crate::plan::PlanOptions)> {
     use crate::plan::{self, Classified, PlanOptions};
     let settings = &analysis.project.settings.scheduler;
     let workers = match &sched.workers {
@@ -268,7 +276,7 @@ pub fn build_plan(
             _ => None,
         },
     };
-    Ok(plan::build(tests, &durations, &opts)?)
+    Ok((plan::build(tests, &durations, &opts)?, opts))
 }
 
 fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<u8> {
@@ -291,7 +299,16 @@ fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<u8> {
     Ok(EXIT_CLEAN)
 }
 
-fn run(_args: &crate::cli::RunArgs) -> anyhow::Result<u8> {
-    eprintln!("isoaudit run: not available in this build yet");
-    Ok(EXIT_ERROR)
+fn run(args: &crate::cli::RunArgs) -> anyhow::Result<u8> {
+    let opts = AnalyzeOptions {
+        honor_markers: args.schedule.honor_markers,
+    };
+    let analysis = match analyse(&args.common, &opts) {
+        Ok(a) => a,
+        Err(code) => return Ok(code),
+    };
+    let (plan, plan_opts) = plan_with_options(&analysis, &args.schedule)?;
+    let run_opts = crate::run::RunOptions::from_args(&analysis.project, args, &plan_opts);
+    let code = crate::run::execute(&analysis.project.root, &plan, &run_opts)?;
+    Ok(u8::try_from(code).unwrap_or(EXIT_ERROR))
 }

@@ -5,3 +5,4 @@ mod accuracy;
 mod cli;
 mod hostile;
 mod rule_fixtures;
+mod run_e2e;

@@ -43,6 +43,9 @@ pub struct Analysis {
     pub file_findings: Vec<Finding>,
     /// Files discovered (including unreadable ones).
     pub files: usize,
+    /// The whole suite was analysed (no paths, or the root itself), so
+    /// "unused anywhere" conclusions hold.
+    pub whole_suite: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -219,7 +222,12 @@ pub fn analyze(project: Project, paths: &[PathBuf], opts: &AnalyzeOptions) -> An
             honor_markers: opts.honor_markers,
         },
     );
+    let whole_suite = paths.is_empty()
+        || paths
+            .iter()
+            .any(|p| std::fs::canonicalize(p).ok() == std::fs::canonicalize(&project.root).ok());
     Analysis {
+        whole_suite,
         files: discovery.files.len(),
         project,
         suite,

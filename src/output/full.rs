@@ -172,10 +172,25 @@ impl fmt::Debug for FindingReport<'_> {
     }
 }
 
+impl FindingReport<'_> {
+    /// The message without its trailing "; fix: ..." when the fix is shown
+    /// as `help:` below it anyway.
+    fn headline(&self) -> &str {
+        let m = self.finding.message.as_str();
+        match &self.finding.help {
+            Some(h) => m
+                .strip_suffix(h.as_str())
+                .and_then(|r| r.strip_suffix("; fix: "))
+                .unwrap_or(m),
+            None => m,
+        }
+    }
+}
+
 impl fmt::Display for FindingReport<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.source.is_some() {
-            f.write_str(&self.finding.message)
+            f.write_str(self.headline())
         } else {
             // Without a snippet the location would be lost, so it goes into
             // the message line instead.

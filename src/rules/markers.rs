@@ -245,20 +245,40 @@ fn reason_text(tests: &[&Verdict]) -> String {
     for v in tests {
         for r in &v.hazards {
             if r.hazard.effect == crate::facts::Effect::Serial {
-                what.insert(match &r.hazard.key {
-                    Some(k) => format!("{} ({k})", r.hazard.code),
-                    None => r.hazard.code.to_string(),
+                let key = r
+                    .hazard
+                    .key
+                    .as_deref()
+                    .map(|k| k.split_once(':').map(|(_, v)| v).unwrap_or(k))
+                    .unwrap_or("");
+                what.insert(match r.hazard.code {
+                    "ISO303" if key.is_empty() => "wipes a whole shared database".to_string(),
+                    "ISO303" => format!("wipes the whole shared database {key}"),
+                    "ISO106" if key.is_empty() => "deletes a shared temp root".to_string(),
+                    "ISO106" => format!("deletes the shared directory {key}"),
+                    "ISO705" => {
+                        "parametrizes over a set, which xdist workers order differently".to_string()
+                    }
+                    code => format!(
+                        "{code} hazard{}",
+                        if key.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" on {key}")
+                        }
+                    ),
                 });
             }
         }
     }
     if what.is_empty() {
-        "needs to run alone".to_string()
+        "Needs to run alone".to_string()
     } else {
-        format!(
-            "runs alone: {}",
-            what.into_iter().collect::<Vec<_>>().join(", ")
-        )
+        let mut text = what.into_iter().collect::<Vec<_>>().join("; ");
+        if let Some(first) = text.get(..1) {
+            text = first.to_uppercase() + &text[1..];
+        }
+        text
     }
 }
 
@@ -420,6 +440,9 @@ fn registration_findings(a: &Analysis, out: &mut Vec<Finding>) {
     let Some(inifile) = &a.project.pytest.inifile else {
         return;
     };
+    if !a.whole_suite {
+        return;
+    }
     for name in &a.project.settings.isolation_markers {
         if registered.contains_key(name) && !used.contains(name) && !auto_marked(a).contains(name) {
             out.push(Finding::new(

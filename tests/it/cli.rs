@@ -12,7 +12,10 @@ fn demo() -> PathBuf {
 }
 
 fn copy_dir(from: &Path, to: &Path) {
-    for e in walkdir::WalkDir::new(from).into_iter().filter_map(Result::ok) {
+    for e in walkdir::WalkDir::new(from)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
         let rel = e.path().strip_prefix(from).unwrap();
         let dest = to.join(rel);
         if e.file_type().is_dir() {
@@ -50,10 +53,21 @@ fn demo_suite_reports_iso101_in_every_format() {
             .arg(demo())
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{format}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains(needle), "{format} output lacks {needle}:\n{text}");
-        assert!(!text.contains(env!("CARGO_MANIFEST_DIR")), "{format} leaks absolute paths");
+        assert!(
+            text.contains(needle),
+            "{format} output lacks {needle}:\n{text}"
+        );
+        assert!(
+            !text.contains(env!("CARGO_MANIFEST_DIR")),
+            "{format} leaks absolute paths"
+        );
     }
 }
 
@@ -75,7 +89,13 @@ fn json_output_is_sorted_and_deterministic() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["path"].as_str().unwrap().to_string(), f["line"].as_u64().unwrap(), f["column"].as_u64().unwrap()))
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["line"].as_u64().unwrap(),
+                f["column"].as_u64().unwrap(),
+            )
+        })
         .collect();
     let mut sorted = keys.clone();
     sorted.sort();
@@ -87,20 +107,39 @@ fn json_output_is_sorted_and_deterministic() {
         .iter()
         .find(|f| f["code"] == "ISO101" && f["fixture"].is_string())
         .expect("a fixture-borne ISO101");
-    assert!(f["resource"].as_str().unwrap().starts_with("path:/tmp/sbir-etl"));
+    assert!(f["resource"]
+        .as_str()
+        .unwrap()
+        .starts_with("path:/tmp/sbir-etl"));
     assert!(f["chain"].as_array().unwrap().len() >= 2);
 }
 
 #[test]
 fn select_ignore_exit_zero_statistics() {
-    let out = isoaudit().args(["check", "--select", "ISO2", "--output-format", "concise"]).arg(demo()).output().unwrap();
+    let out = isoaudit()
+        .args(["check", "--select", "ISO2", "--output-format", "concise"])
+        .arg(demo())
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("ISO101"), "{text}");
-    let out = isoaudit().args(["check", "--ignore", "ISO", "--output-format", "concise"]).arg(demo()).output().unwrap();
+    let out = isoaudit()
+        .args(["check", "--ignore", "ISO", "--output-format", "concise"])
+        .arg(demo())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let out = isoaudit().args(["check", "--exit-zero"]).arg(demo()).output().unwrap();
+    let out = isoaudit()
+        .args(["check", "--exit-zero"])
+        .arg(demo())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let out = isoaudit().args(["check", "--statistics"]).arg(demo()).output().unwrap();
+    let out = isoaudit()
+        .args(["check", "--statistics"])
+        .arg(demo())
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("ISO101"));
 }
 
@@ -113,12 +152,19 @@ fn bad_config_is_exit_2_with_the_span() {
     )
     .unwrap();
     std::fs::create_dir(tmp.path().join("tests")).unwrap();
-    std::fs::write(tmp.path().join("tests/test_a.py"), "def test_a():\n    pass\n").unwrap();
+    std::fs::write(
+        tmp.path().join("tests/test_a.py"),
+        "def test_a():\n    pass\n",
+    )
+    .unwrap();
     let out = isoaudit().arg("check").arg(tmp.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("isolation-markrs"), "{err}");
-    assert!(err.contains("isolation-markers"), "suggestion missing: {err}");
+    assert!(
+        err.contains("isolation-markers"),
+        "suggestion missing: {err}"
+    );
     assert!(err.contains("pyproject.toml:5"), "span missing: {err}");
     assert!(!err.contains("panicked"));
 }
@@ -126,7 +172,11 @@ fn bad_config_is_exit_2_with_the_span() {
 #[test]
 fn single_file_still_loads_the_conftest_chain() {
     let file = demo().join("tests/unit/test_extract.py");
-    let out = isoaudit().args(["check", "--output-format", "json", "--select", "ISO1"]).arg(&file).output().unwrap();
+    let out = isoaudit()
+        .args(["check", "--output-format", "json", "--select", "ISO1"])
+        .arg(&file)
+        .output()
+        .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let findings = json["findings"].as_array().unwrap();
     // The shared staging directory comes from tests/conftest.py.
@@ -134,7 +184,10 @@ fn single_file_still_loads_the_conftest_chain() {
         findings.iter().any(|f| f["path"] == "tests/conftest.py"),
         "{findings:#?}"
     );
-    assert!(!findings.iter().any(|f| f["code"] == "ISO004"), "{findings:#?}");
+    assert!(
+        !findings.iter().any(|f| f["code"] == "ISO004"),
+        "{findings:#?}"
+    );
 }
 
 #[test]
@@ -142,28 +195,80 @@ fn marker_fixes_diff_then_apply_then_clean() {
     let tmp = tempfile::tempdir().unwrap();
     copy_dir(&demo(), tmp.path());
     let markers = ["--select", "ISO501,ISO503,ISO504"];
-    let diff = isoaudit().args(["check", "--diff"]).args(markers).arg(tmp.path()).output().unwrap();
+    let diff = isoaudit()
+        .args(["check", "--diff"])
+        .args(markers)
+        .arg(tmp.path())
+        .output()
+        .unwrap();
     let diff_text = String::from_utf8_lossy(&diff.stdout).to_string();
-    assert_eq!(diff.status.code(), Some(1), "{}", String::from_utf8_lossy(&diff.stderr));
+    assert_eq!(
+        diff.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
     assert!(diff_text.contains("-@pytest.mark.isolation"), "{diff_text}");
     assert!(diff_text.contains("reason="), "{diff_text}");
     // --diff writes nothing.
-    let before = isoaudit().args(["check", "--output-format", "json"]).args(markers).arg(tmp.path()).output().unwrap();
+    let before = isoaudit()
+        .args(["check", "--output-format", "json"])
+        .args(markers)
+        .arg(tmp.path())
+        .output()
+        .unwrap();
     let before: serde_json::Value = serde_json::from_slice(&before.stdout).unwrap();
     let removable = before["findings"].as_array().unwrap().len();
     assert!(removable >= 3, "{before:#?}");
     // Without --unsafe-fixes only the safe `reason=` fix applies.
-    let out = isoaudit().args(["check", "--fix", "--output-format", "json"]).args(markers).arg(tmp.path()).output().unwrap();
+    let out = isoaudit()
+        .args(["check", "--fix", "--output-format", "json"])
+        .args(markers)
+        .arg(tmp.path())
+        .output()
+        .unwrap();
     let after_safe: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(after_safe["findings"].as_array().unwrap().iter().all(|f| f["code"] != "ISO504"));
-    assert!(after_safe["findings"].as_array().unwrap().iter().any(|f| f["code"] == "ISO501" || f["code"] == "ISO503"));
-    let out = isoaudit().args(["check", "--fix", "--unsafe-fixes"]).args(markers).arg(tmp.path()).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(after_safe["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["code"] != "ISO504"));
+    assert!(after_safe["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["code"] == "ISO501" || f["code"] == "ISO503"));
+    let out = isoaudit()
+        .args(["check", "--fix", "--unsafe-fixes"])
+        .args(markers)
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     // A second run is clean, and every file still parses.
-    let again = isoaudit().args(["check"]).args(markers).arg(tmp.path()).output().unwrap();
+    let again = isoaudit()
+        .args(["check"])
+        .args(markers)
+        .arg(tmp.path())
+        .output()
+        .unwrap();
     assert_eq!(again.status.code(), Some(0));
-    let parse = isoaudit().args(["check", "--select", "ISO001"]).arg(tmp.path()).output().unwrap();
-    assert_eq!(parse.status.code(), Some(0), "{}", String::from_utf8_lossy(&parse.stdout));
+    let parse = isoaudit()
+        .args(["check", "--select", "ISO001"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        parse.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&parse.stdout)
+    );
     // The fix changed exactly what --diff showed.
     let applied = Command::new("diff")
         .args(["-ru"])
@@ -172,7 +277,13 @@ fn marker_fixes_diff_then_apply_then_clean() {
         .output()
         .unwrap();
     let applied = String::from_utf8_lossy(&applied.stdout);
-    for line in diff_text.lines().filter(|l| l.starts_with('-') && !l.starts_with("---")) {
-        assert!(applied.contains(line), "diff line {line:?} not applied:\n{applied}");
+    for line in diff_text
+        .lines()
+        .filter(|l| l.starts_with('-') && !l.starts_with("---"))
+    {
+        assert!(
+            applied.contains(line),
+            "diff line {line:?} not applied:\n{applied}"
+        );
     }
 }

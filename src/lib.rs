@@ -54,10 +54,11 @@ pub struct AnalyzeOptions {
 }
 
 /// Reads one file into a module model, or findings explaining why not.
+#[allow(dead_code)]
 struct FileResult {
     rel: String,
     is_conftest: bool,
-    parsed: Option<(python::ir::Module, SourceText)>,
+    parsed: Option<(pytest::ModuleModel, SourceText)>,
     findings: Vec<Finding>,
 }
 
@@ -107,7 +108,7 @@ fn problem_finding(rel: &str, text: Option<&SourceText>, p: &SourceProblem) -> F
     f
 }
 
-fn read_file(file: &walk::SourceFile) -> FileResult {
+fn read_file(file: &walk::SourceFile, rules: &pytest::NameRules) -> FileResult {
     let mut out = FileResult {
         rel: file.rel.clone(),
         is_conftest: file.is_conftest,
@@ -146,20 +147,29 @@ fn read_file(file: &walk::SourceFile) -> FileResult {
         ));
     }
     if decoded {
-        out.parsed = Some((parsed.module, parsed.source));
+        // Module indexes are assigned once every file is read.
+        let model = pytest::extract(
+            0,
+            &file.rel,
+            file.is_conftest,
+            &parsed.module,
+            &parsed.source,
+            rules,
+        );
+        out.parsed = Some((model, parsed.source));
     }
     out
 }
 
 /// Parses files in parallel on threads with room for deep recursion in the
 /// parser; a panic on one file becomes an ISO009 finding for that file.
-fn read_all(files: &[walk::SourceFile]) -> Vec<FileResult> {
+fn read_all(files: &[walk::SourceFile], rules: &pytest::NameRules) -> Vec<FileResult> {
     use rayon::prelude::*;
     let work = || {
         files
             .par_iter()
             .map(|f| {
-                std::panic::catch_unwind(|| read_file(f)).unwrap_or_else(|_| FileResult {
+                std::panic::catch_unwind(|| read_file(f, rules)).unwrap_or_else(|_| FileResult {
                     rel: f.rel.clone(),
                     is_conftest: f.is_conftest,
                     parsed: None,
@@ -189,29 +199,43 @@ fn read_all(files: &[walk::SourceFile]) -> Vec<FileResult> {
 
 /// Runs the whole analysis for `paths` of an already loaded project.
 pub fn analyze(project: Project, paths: &[PathBuf], opts: &AnalyzeOptions) -> Analysis {
+    let timing = std::env::var_os("ISOAUDIT_TIMING").is_some();
+    let t0 = std::time::Instant::now();
+    let lap = |what: &str| {
+        if timing {
+            eprintln!(
+                "isoaudit timing: {what} at {:.3}s",
+                t0.elapsed().as_secs_f64()
+            );
+        }
+    };
     let discovery = walk::discover(&project, paths);
-    let results = read_all(&discovery.files);
+    lap("discover");
     let rules = pytest::NameRules::new(&project.pytest);
+    let results = read_all(&discovery.files, &rules);
+    lap("parse");
     let mut file_findings = discovery.problems;
     let mut modules = Vec::new();
     let mut texts = Vec::new();
     for r in results {
         file_findings.extend(r.findings);
-        if let Some((module, text)) = r.parsed {
-            let index = modules.len();
-            let model = pytest::extract(index, &r.rel, r.is_conftest, &module, &text, &rules);
+        if let Some((mut model, text)) = r.parsed {
+            model.set_index(modules.len());
             modules.push(model);
             texts.push(Arc::new(text));
         }
     }
+    lap("model");
     let suite = Suite::new(modules, project.pytest.usefixtures.clone());
     let closures = suite.closures();
+    lap("closures");
     let facts = facts::analyze(
         &suite,
         &FactsOptions {
             shared_paths: project.settings.shared_paths.clone(),
         },
     );
+    lap("facts");
     let verdicts = classify::classify(
         &suite,
         &closures,
@@ -222,6 +246,7 @@ pub fn analyze(project: Project, paths: &[PathBuf], opts: &AnalyzeOptions) -> An
             honor_markers: opts.honor_markers,
         },
     );
+    lap("classify");
     let whole_suite = paths.is_empty()
         || paths
             .iter()

@@ -82,17 +82,13 @@ pub struct FactsOptions {
 
 /// Computes the facts of every fixture and test.
 pub fn analyze(suite: &Suite, opts: &FactsOptions) -> Facts {
+    let started = std::time::Instant::now();
     let mut an = Analyzer {
         suite,
         opts,
         memo: HashMap::new(),
         in_progress: HashSet::new(),
-        module_by_dotted: suite
-            .modules
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.dotted.clone(), i))
-            .collect(),
+        module_by_dotted: dotted_index(suite),
     };
     for (mi, m) in suite.modules.iter().enumerate() {
         for fi in 0..m.fixtures.len() {
@@ -101,6 +97,13 @@ pub fn analyze(suite: &Suite, opts: &FactsOptions) -> Facts {
                 index: fi,
             });
         }
+    }
+    if std::env::var_os("ISOAUDIT_TIMING").is_some() {
+        eprintln!(
+            "isoaudit timing: {} fixtures analysed in {:.3}s",
+            an.memo.len(),
+            started.elapsed().as_secs_f64()
+        );
     }
     let tests: Vec<(usize, &crate::pytest::Test)> = suite.tests().map(|t| (t.module, t)).collect();
     let params: Vec<HashMap<String, Val>> = tests
@@ -186,8 +189,12 @@ impl<'a> Analyzer<'a> {
         depth: u32,
     ) -> FnFacts {
         let module = &self.suite.modules[mi];
-        let mut imports = module.imports.clone();
-        imports.add_body(&func.body);
+        let mut local = Imports::default();
+        local.add_body(&func.body);
+        let imports = Names {
+            module: &module.imports,
+            local,
+        };
         let mut w = Walker {
             an: self,
             module,
@@ -247,6 +254,27 @@ fn m_is_dotted(s: &str) -> bool {
     s.contains('.') && !s.contains(' ') && !s.contains('/')
 }
 
+/// Suite modules by dotted name and by every dotted suffix of it
+/// (`tests.helpers.io`, `helpers.io`, `io`), since test code imports them
+/// relative to whatever directory is on `sys.path`. Full names win; among
+/// suffixes the first module in path order does.
+fn dotted_index(suite: &Suite) -> HashMap<String, usize> {
+    let mut index: HashMap<String, usize> = suite
+        .modules
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.dotted.clone(), i))
+        .collect();
+    for (i, m) in suite.modules.iter().enumerate() {
+        let mut rest = m.dotted.as_str();
+        while let Some((_, tail)) = rest.split_once('.') {
+            index.entry(tail.to_string()).or_insert(i);
+            rest = tail;
+        }
+    }
+    index
+}
+
 fn builtin_value(name: &str) -> Val {
     match name {
         "monkeypatch" => Val::Obj(Obj::Monkeypatch),
@@ -279,11 +307,41 @@ fn key_matches_any<'k>(key: &str, patterns: impl Iterator<Item = &'k str>) -> bo
     false
 }
 
+/// Import names seen from a function body: its own imports over its module's.
+#[derive(Clone)]
+struct Names<'a> {
+    module: &'a Imports,
+    local: Imports,
+}
+
+impl Names<'_> {
+    fn pick(&self, head: &str) -> &Imports {
+        if self.local.is_imported(head) {
+            &self.local
+        } else {
+            self.module
+        }
+    }
+
+    fn qualify(&self, e: &Expr) -> Option<String> {
+        let head = e.dotted()?[0];
+        self.pick(head).qualify(e)
+    }
+
+    fn is_imported(&self, name: &str) -> bool {
+        self.local.is_imported(name) || self.module.is_imported(name)
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.local.get(name).or_else(|| self.module.get(name))
+    }
+}
+
 struct Walker<'w, 'a> {
     an: &'w Analyzer<'a>,
     module: &'a ModuleModel,
     mi: usize,
-    imports: Imports,
+    imports: Names<'a>,
     locals: HashMap<String, Val>,
     params: HashSet<String>,
     globals: HashSet<String>,
@@ -366,13 +424,10 @@ impl<'w, 'a> Walker<'w, 'a> {
         if d > 8 || matches!(e.kind, ExprKind::Lambda(_) | ExprKind::Comprehension(_)) {
             return false;
         }
-        e.children().into_iter().any(|c| {
-            matches!(
-                c.kind,
-                ExprKind::Name(_) | ExprKind::Attribute { .. } | ExprKind::Call(_)
-            ) && self.eval_depth(c, d + 1).is_unique()
-                || self.derives_from_unique(c, d + 1)
-        })
+        // `eval_depth` of a child already folds in the child's own taint.
+        e.children()
+            .into_iter()
+            .any(|c| self.eval_depth(c, d + 1).is_unique())
     }
 
     fn eval_kind(&mut self, e: &Expr, d: u32) -> Val {
@@ -2023,9 +2078,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                 let Some((modpath, name)) = q.trim_start_matches('.').rsplit_once('.') else {
                     return;
                 };
-                let Some(mi) = self.an.module_by_dotted.iter().find_map(|(d, i)| {
-                    (d == modpath || d.ends_with(&format!(".{modpath}"))).then_some(*i)
-                }) else {
+                let Some(&mi) = self.an.module_by_dotted.get(modpath) else {
                     return;
                 };
                 match self.an.suite.modules[mi].functions.get(name) {
@@ -2307,7 +2360,7 @@ fn collect_finalizers(body: &[Stmt], out: &mut Vec<Vec<Stmt>>) {
     walk(body, &nested, out);
 }
 
-fn block_mentions_environ_restore(block: &[Stmt], imports: &Imports) -> bool {
+fn block_mentions_environ_restore(block: &[Stmt], imports: &Names) -> bool {
     block.iter().any(|s| match &s.kind {
         StmtKind::Expr(Expr {
             kind: ExprKind::Call(c),

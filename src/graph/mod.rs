@@ -4,6 +4,7 @@
 //! Reads the suite model; knows nothing about hazards.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
@@ -54,9 +55,14 @@ pub struct Suite {
     conftests: HashMap<String, usize>,
     /// `usefixtures` from the pytest ini.
     pub ini_usefixtures: Vec<String>,
+    /// Visible fixtures per (module, class), built on first use.
+    cache: std::sync::Mutex<HashMap<(usize, Option<String>), Arc<Context>>>,
 }
 
 type Candidates = HashMap<String, Vec<FixtureRef>>;
+/// Fixtures visible from one (module, class): by name, nearest first, and
+/// the autouse ones that apply.
+type Context = (Candidates, Vec<FixtureRef>);
 
 impl Suite {
     pub fn new(modules: Vec<ModuleModel>, ini_usefixtures: Vec<String>) -> Self {
@@ -70,6 +76,7 @@ impl Suite {
             modules,
             conftests,
             ini_usefixtures,
+            cache: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -140,7 +147,19 @@ impl Suite {
         out
     }
 
-    fn candidates(&self, module: usize, class: Option<&str>) -> (Candidates, Vec<FixtureRef>) {
+    fn candidates(&self, module: usize, class: Option<&str>) -> Arc<Context> {
+        let key = (module, class.map(str::to_string));
+        if let Some(c) = self.cache.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return c;
+        }
+        let ctx = Arc::new(self.build_candidates(module, class));
+        if let Ok(mut m) = self.cache.lock() {
+            m.insert(key, Arc::clone(&ctx));
+        }
+        ctx
+    }
+
+    fn build_candidates(&self, module: usize, class: Option<&str>) -> Context {
         let visible = self.visible(module, class);
         let mut by_name: Candidates = HashMap::new();
         for r in &visible {
@@ -186,31 +205,28 @@ impl Suite {
 
     /// Resolves `name` as requested by a test in `module`/`class`.
     pub fn resolve(&self, module: usize, class: Option<&str>, name: &str) -> Resolved {
-        let (cands, _) = self.candidates(module, class);
-        Self::resolve_in(&cands, name, None, None)
+        Self::resolve_in(&self.candidates(module, class).0, name, None, None)
     }
 
     /// Resolves `name` as requested by fixture `from` in its own definition
     /// context (used by the graph view and fixture-level analysis).
     pub fn resolve_from_fixture(&self, from: FixtureRef, name: &str) -> Resolved {
         let f = self.fixture(from);
-        let (cands, _) = self.candidates(from.module, f.class.as_deref());
-        Self::resolve_in(&cands, name, Some(from), Some(&f.name))
+        let ctx = self.candidates(from.module, f.class.as_deref());
+        Self::resolve_in(&ctx.0, name, Some(from), Some(&f.name))
     }
 
     /// Every test's closure, in the order of `self.tests()`.
     pub fn closures(&self) -> Vec<Closure> {
-        let mut cache: HashMap<(usize, Option<String>), (Candidates, Vec<FixtureRef>)> =
-            HashMap::new();
-        let mut out = Vec::new();
-        for t in self.tests() {
-            let key = (t.module, t.class.clone());
-            let (cands, autouse) = cache
-                .entry(key)
-                .or_insert_with(|| self.candidates(t.module, t.class.as_deref()));
-            out.push(self.closure_of(t, cands, autouse));
-        }
-        out
+        use rayon::prelude::*;
+        let tests: Vec<&Test> = self.tests().collect();
+        tests
+            .par_iter()
+            .map(|t| {
+                let ctx = self.candidates(t.module, t.class.as_deref());
+                self.closure_of(t, &ctx.0, &ctx.1)
+            })
+            .collect()
     }
 
     fn closure_of(&self, t: &Test, cands: &Candidates, autouse: &[FixtureRef]) -> Closure {
@@ -307,15 +323,11 @@ impl Suite {
             }
         }
         let mut test_nodes = Vec::new();
-        let mut cache: HashMap<(usize, Option<String>), (Candidates, Vec<FixtureRef>)> =
-            HashMap::new();
         for t in self.tests() {
             let n = g.add_node(GraphNode::Test(t.nodeid.clone()));
             test_nodes.push(n);
-            let (cands, autouse) = cache
-                .entry((t.module, t.class.clone()))
-                .or_insert_with(|| self.candidates(t.module, t.class.as_deref()));
-            let autouse = autouse.clone();
+            let ctx = self.candidates(t.module, t.class.as_deref());
+            let (cands, autouse) = (&ctx.0, ctx.1.clone());
             for r in autouse {
                 let to = node_for(&mut g, Resolved::Fixture(r));
                 g.add_edge(n, to, ());

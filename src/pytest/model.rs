@@ -172,6 +172,18 @@ pub struct ModuleModel {
     pub uses_pytest: bool,
 }
 
+impl ModuleModel {
+    /// Records this module's index in the suite on everything it holds.
+    pub fn set_index(&mut self, index: usize) {
+        for f in &mut self.fixtures {
+            f.module = index;
+        }
+        for t in &mut self.tests {
+            t.module = index;
+        }
+    }
+}
+
 /// Recognises pytest's collection names (`python_functions` etc.): a plain
 /// entry is a prefix, one with glob characters is an fnmatch pattern.
 #[derive(Debug, Clone)]

@@ -65,6 +65,12 @@ pub fn is_path_write_method(m: &str) -> bool {
     )
 }
 
+/// Methods that write the path given as their first argument relative to
+/// the working directory (`df.to_csv(path)`, `fig.savefig(path)`).
+pub fn writes_relative_to_cwd(m: &str) -> bool {
+    m.starts_with("to_") || m == "savefig"
+}
+
 /// Methods that write to the path given as their first argument
 /// (`df.to_csv(path)`, `fig.savefig(path)`, `img.save(path)`).
 pub fn is_write_to_arg_method(m: &str) -> bool {
@@ -695,4 +701,64 @@ pub fn is_input_flag(flag: &str) -> bool {
     ]
     .iter()
     .any(|w| f == *w || f.starts_with(&format!("{w}-")) || f.starts_with(&format!("{w}_")))
+}
+
+/// File extensions that make a bare relative string a file name.
+pub fn is_file_extension(ext: &str) -> bool {
+    matches!(
+        ext.to_ascii_lowercase().as_str(),
+        "json"
+            | "jsonl"
+            | "csv"
+            | "tsv"
+            | "txt"
+            | "db"
+            | "sqlite"
+            | "sqlite3"
+            | "log"
+            | "xml"
+            | "yaml"
+            | "yml"
+            | "toml"
+            | "ini"
+            | "cfg"
+            | "pkl"
+            | "pickle"
+            | "parquet"
+            | "npy"
+            | "npz"
+            | "h5"
+            | "hdf5"
+            | "png"
+            | "jpg"
+            | "jpeg"
+            | "svg"
+            | "pdf"
+            | "html"
+            | "md"
+            | "zip"
+            | "tar"
+            | "gz"
+            | "bz2"
+            | "xz"
+            | "dat"
+            | "bin"
+            | "out"
+            | "lock"
+            | "pid"
+            | "sock"
+            | "xlsx"
+            | "feather"
+            | "arrow"
+            | "avro"
+            | "orc"
+            | "bak"
+            | "tmp"
+            | "cache"
+            | "conf"
+            | "env"
+            | "pem"
+            | "key"
+            | "crt"
+    )
 }

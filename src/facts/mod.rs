@@ -1505,7 +1505,11 @@ impl<'w, 'a> Walker<'w, 'a> {
             }
             return;
         }
-        // Application code handed a fixed path to write to.
+        // Application code handed a fixed path to write to (not a method of
+        // something private to the test, like `pytester.copy_example("x.py")`).
+        if recv.is_some_and(Val::is_unique) {
+            return;
+        }
         let callee_name = method.unwrap_or_else(|| q.rsplit('.').next().unwrap_or(q));
         let writer = (catalog::looks_like_writer(callee_name)
             && !catalog::is_write_to_arg_method(callee_name))
@@ -1576,8 +1580,17 @@ impl<'w, 'a> Walker<'w, 'a> {
             {
                 let v = self.eval(p);
                 if let Val::Str(s) = &v {
-                    // Only path-looking strings: `obj.save("x")` may be anything else.
-                    if s.contains('/') || s.contains('.') {
+                    // `df.to_csv("x.csv")` writes the working directory; a
+                    // relative name given to `storage.save("x")` is the
+                    // object's business, so only shared absolute paths count.
+                    let shared = match classify_path(s) {
+                        PathClass::Relative(_) => {
+                            catalog::writes_relative_to_cwd(m) && written_path_like(s)
+                        }
+                        PathClass::NotShared => false,
+                        _ => true,
+                    };
+                    if shared {
                         self.write_path(&v, span, "writes");
                     }
                 }
@@ -2390,11 +2403,9 @@ fn written_path_like(p: &str) -> bool {
             let name = r.rsplit('/').next().unwrap_or("");
             !p.contains(' ')
                 && !p.contains('{')
-                && name.rsplit_once('.').is_some_and(|(stem, ext)| {
-                    !stem.is_empty()
-                        && (1..=5).contains(&ext.len())
-                        && ext.chars().all(|c| c.is_ascii_alphanumeric())
-                })
+                && name
+                    .rsplit_once('.')
+                    .is_some_and(|(stem, ext)| !stem.is_empty() && catalog::is_file_extension(ext))
         }
         _ => false,
     }

@@ -170,6 +170,8 @@ pub struct ModuleModel {
     pub module_markers: Vec<Marker>,
     pub suppressions: Suppressions,
     pub uses_pytest: bool,
+    /// `from x import *` at module level: names may come from anywhere.
+    pub star_import: bool,
 }
 
 impl ModuleModel {
@@ -374,7 +376,7 @@ impl<'a> Extractor<'a> {
             .and_then(|e| e.as_str())
             .map(str::to_string)
             .unwrap_or_else(|| f.name.clone());
-        let requests = requested_params(f, class.is_some(), &[]);
+        let requests = requested_params(f, class.is_some(), &[], &self.imports);
         let id = match class {
             Some(c) => format!("{}::{}::{}", self.rel, c, name),
             None => format!("{}::{}", self.rel, name),
@@ -662,6 +664,20 @@ impl<'a> Extractor<'a> {
                 _ => {}
             }
         }
+        // Project-specific parametrizing decorators (`@combinations(...,
+        // argnames="a,b")`) name their arguments the same way.
+        for d in &f.decorators {
+            if let ExprKind::Call(c) = &d.expr.kind {
+                if let Some(names) = c.keyword("argnames") {
+                    parametrize.push(Parametrize {
+                        argnames: argnames(names),
+                        values: None,
+                        indirect: false,
+                        span: d.span,
+                    });
+                }
+            }
+        }
         let direct: Vec<String> = parametrize
             .iter()
             .filter(|p| !p.indirect)
@@ -670,7 +686,7 @@ impl<'a> Extractor<'a> {
         let requests = if unittest {
             Vec::new()
         } else {
-            requested_params(f, class.is_some(), &direct)
+            requested_params(f, class.is_some(), &direct, &self.imports)
         };
         let nodeid = match class {
             Some(c) => format!("{}::{}::{}", self.rel, c, f.name),
@@ -832,11 +848,57 @@ fn argnames(e: &Expr) -> Vec<String> {
 
 /// Fixture names a function requests through its signature: parameters
 /// without defaults, minus `self`/`cls` on methods and parametrize argnames.
-fn requested_params(f: &Function, is_method: bool, exclude: &[String]) -> Vec<String> {
+/// Arguments supplied by decorators rather than by fixtures: `mock.patch`
+/// mocks fill positional parameters from the left (pytest skips them too),
+/// `hypothesis.given` strategies fill keywords and the rightmost positionals.
+struct Injected {
+    leading: usize,
+    trailing: usize,
+    named: Vec<String>,
+}
+
+fn injected_args(f: &Function, imports: &Imports) -> Injected {
+    let mut inj = Injected {
+        leading: 0,
+        trailing: 0,
+        named: Vec::new(),
+    };
+    for d in &f.decorators {
+        let ExprKind::Call(c) = &d.expr.kind else {
+            continue;
+        };
+        let Some(q) = imports.qualify(&c.func) else {
+            continue;
+        };
+        let q = q.trim_start_matches("unittest.");
+        match q {
+            "mock.patch" if c.args.len() < 2 && c.keyword("new").is_none() => inj.leading += 1,
+            "mock.patch.object" if c.args.len() < 3 && c.keyword("new").is_none() => {
+                inj.leading += 1
+            }
+            "hypothesis.given" => {
+                inj.trailing += c.args.len();
+                inj.named
+                    .extend(c.keywords.iter().filter_map(|k| k.name.clone()));
+            }
+            _ => {}
+        }
+    }
+    inj
+}
+
+fn requested_params(
+    f: &Function,
+    is_method: bool,
+    exclude: &[String],
+    imports: &Imports,
+) -> Vec<String> {
     let is_static = f
         .decorators
         .iter()
         .any(|d| matches!(d.expr.dotted().as_deref(), Some(["staticmethod"])));
+    let inj = injected_args(f, imports);
+    let mut positional: Vec<&Param> = Vec::new();
     let mut out = Vec::new();
     for (i, p) in f.params.iter().enumerate() {
         if i == 0 && is_method && !is_static && p.kind == ParamKind::Positional {
@@ -845,12 +907,23 @@ fn requested_params(f: &Function, is_method: bool, exclude: &[String]) -> Vec<St
         if matches!(p.kind, ParamKind::VarArgs | ParamKind::VarKw) || p.default.is_some() {
             continue;
         }
-        if exclude.contains(&p.name) {
+        if exclude.contains(&p.name) || inj.named.contains(&p.name) {
             continue;
         }
-        out.push(p.name.clone());
+        if p.kind == ParamKind::Positional {
+            positional.push(p);
+        } else {
+            out.push(p.name.clone());
+        }
     }
-    out
+    let end = positional.len().saturating_sub(inj.trailing);
+    let start = inj.leading.min(end);
+    let mut names: Vec<String> = positional[start..end]
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    names.extend(out);
+    names
 }
 
 /// Plain names passed to `request.getfixturevalue(name)` in a body.
@@ -1026,8 +1099,11 @@ pub fn extract(
         tests: ex.tests,
         hooks: ex.hooks,
         module_markers,
-        suppressions: suppressions(module, source),
+                suppressions: suppressions(module, source),
         uses_pytest,
+        star_import: module.body.iter().any(|s| {
+            matches!(&s.kind, StmtKind::ImportFrom { names, .. } if names.iter().any(|a| a.name == "*"))
+        }),
         imports: ex.imports,
     }
 }

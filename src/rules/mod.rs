@@ -233,6 +233,7 @@ fn generates_tests(a: &Analysis, module: usize) -> bool {
             let mm = &a.suite.modules[i];
             mm.hooks.iter().any(|h| h.name == "pytest_generate_tests")
                 || mm.constants.contains_key("pytest_plugins")
+                || mm.star_import
         })
 }
 

@@ -473,12 +473,21 @@ mod tests {
             "transformers.BertForSequenceClassification.from_pretrained",
             m
         ));
-        assert!(!is_model_loader("transformers.AutoConfig.from_pretrained", m));
-        assert!(!is_model_loader("transformers.AutoTokenizer.from_pretrained", m));
+        assert!(!is_model_loader(
+            "transformers.AutoConfig.from_pretrained",
+            m
+        ));
+        assert!(!is_model_loader(
+            "transformers.AutoTokenizer.from_pretrained",
+            m
+        ));
         assert!(!is_model_loader(
             "transformers.BertTokenizerFast.from_pretrained",
             m
         ));
-        assert!(!is_model_loader("transformers.AutoProcessor.from_pretrained", m));
+        assert!(!is_model_loader(
+            "transformers.AutoProcessor.from_pretrained",
+            m
+        ));
     }
 }

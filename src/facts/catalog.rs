@@ -295,8 +295,24 @@ pub fn is_model_loader(q: &str, method: Option<&str>) -> bool {
             | "gensim.downloader.load"
             | "flair.models.SequenceTagger.load"
             | "tensorflow_hub.load"
-    ) || matches!(method, Some("from_pretrained"))
+    ) || (matches!(method, Some("from_pretrained")) && !is_light_pretrained(q))
         || (q == "timm.create_model")
+}
+
+/// `from_pretrained` on classes that load configuration or vocabulary files
+/// (kilobytes to a few megabytes), not model weights.
+fn is_light_pretrained(q: &str) -> bool {
+    let class = q.rsplit('.').nth(1).unwrap_or("");
+    [
+        "Config",
+        "Tokenizer",
+        "TokenizerFast",
+        "FeatureExtractor",
+        "ImageProcessor",
+        "Processor",
+    ]
+    .iter()
+    .any(|suffix| class.ends_with(suffix))
 }
 
 /// Process pools: is this call sized to every CPU?
@@ -450,6 +466,32 @@ mod tests {
         assert!(table_wipe("TRUNCATE awards"));
         assert!(table_wipe("DELETE FROM awards"));
         assert!(!table_wipe("DELETE FROM awards WHERE id = 1"));
+    }
+
+    #[test]
+    fn pretrained_weights_are_heavy_configs_are_not() {
+        let m = Some("from_pretrained");
+        assert!(is_model_loader("transformers.AutoModel.from_pretrained", m));
+        assert!(is_model_loader(
+            "transformers.BertForSequenceClassification.from_pretrained",
+            m
+        ));
+        assert!(!is_model_loader(
+            "transformers.AutoConfig.from_pretrained",
+            m
+        ));
+        assert!(!is_model_loader(
+            "transformers.AutoTokenizer.from_pretrained",
+            m
+        ));
+        assert!(!is_model_loader(
+            "transformers.BertTokenizerFast.from_pretrained",
+            m
+        ));
+        assert!(!is_model_loader(
+            "transformers.AutoProcessor.from_pretrained",
+            m
+        ));
     }
 }
 

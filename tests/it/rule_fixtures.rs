@@ -21,31 +21,52 @@ fn fixture_of(code: &str) -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
-fn python_files(p: &Path) -> Vec<PathBuf> {
+/// Files that can carry `# expect:` comments: Python sources and the
+/// configuration files a finding can point at. Symlinks are not followed, so a
+/// fixture may hold a symlink loop.
+fn expectation_files(p: &Path) -> Vec<PathBuf> {
     if p.is_file() {
         return vec![p.to_path_buf()];
     }
     let mut out: Vec<PathBuf> = walkdir::WalkDir::new(p)
         .into_iter()
         .filter_map(Result::ok)
-        .filter(|e| e.path().extension().is_some_and(|x| x == "py"))
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| {
+            e.path()
+                .extension()
+                .is_some_and(|x| ["py", "toml", "ini", "cfg"].iter().any(|ext| x == *ext))
+        })
         .map(|e| e.into_path())
         .collect();
     out.sort();
     out
 }
 
-/// (file name, line) pairs marked `# expect: CODE` (several codes may be listed).
+/// (file name, line) pairs marked `# expect: CODE` (several codes may be
+/// listed), plus `# expect-at: NAME:LINE CODE` for paths that cannot hold a
+/// comment (a symlink loop).
 fn expected(fixture: &Path, code: &str) -> BTreeSet<(String, usize)> {
     let mut out = BTreeSet::new();
-    for f in python_files(fixture) {
-        let text = std::fs::read_to_string(&f).unwrap();
+    for f in expectation_files(fixture) {
+        // Lossy: an undecodable source (ISO003) still carries its comment.
+        let bytes = std::fs::read(&f).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
         let name = f.file_name().unwrap().to_string_lossy().to_string();
         for (i, line) in text.lines().enumerate() {
             if let Some(pos) = line.find("# expect:") {
                 let codes = &line[pos + 9..];
                 if codes.split([',', ' ']).any(|c| c.trim() == code) {
                     out.insert((name.clone(), i + 1));
+                }
+            }
+            if let Some(pos) = line.find("# expect-at:") {
+                let mut parts = line[pos + 12..].split_whitespace();
+                if let (Some(at), Some(c)) = (parts.next(), parts.next()) {
+                    if c == code {
+                        let (other, at_line) = at.rsplit_once(':').expect("NAME:LINE");
+                        out.insert((other.to_string(), at_line.parse().expect("line number")));
+                    }
                 }
             }
         }

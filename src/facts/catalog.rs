@@ -450,51 +450,6 @@ pub fn table_wipe(query: &str) -> bool {
         || (q.starts_with("DELETE FROM") && !q.contains("WHERE"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wipes() {
-        assert!(whole_service_wipe("MATCH (n) DETACH DELETE n"));
-        assert!(whole_service_wipe("match (n)\n detach delete n"));
-        assert!(!whole_service_wipe("MATCH (n:TestNode) DETACH DELETE n"));
-        assert!(!whole_service_wipe(
-            "MATCH (n) WHERE n.run = $id DETACH DELETE n"
-        ));
-        assert!(whole_service_wipe("DROP DATABASE test"));
-        assert!(table_wipe("TRUNCATE awards"));
-        assert!(table_wipe("DELETE FROM awards"));
-        assert!(!table_wipe("DELETE FROM awards WHERE id = 1"));
-    }
-
-    #[test]
-    fn pretrained_weights_are_heavy_configs_are_not() {
-        let m = Some("from_pretrained");
-        assert!(is_model_loader("transformers.AutoModel.from_pretrained", m));
-        assert!(is_model_loader(
-            "transformers.BertForSequenceClassification.from_pretrained",
-            m
-        ));
-        assert!(!is_model_loader(
-            "transformers.AutoConfig.from_pretrained",
-            m
-        ));
-        assert!(!is_model_loader(
-            "transformers.AutoTokenizer.from_pretrained",
-            m
-        ));
-        assert!(!is_model_loader(
-            "transformers.BertTokenizerFast.from_pretrained",
-            m
-        ));
-        assert!(!is_model_loader(
-            "transformers.AutoProcessor.from_pretrained",
-            m
-        ));
-    }
-}
-
 /// Methods of a service handle that open a narrower handle without touching
 /// data (`driver.session()`, `engine.connect()`).
 pub fn is_handle_method(m: &str) -> bool {
@@ -803,4 +758,49 @@ pub fn is_file_extension(ext: &str) -> bool {
             | "key"
             | "crt"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wipes() {
+        assert!(whole_service_wipe("MATCH (n) DETACH DELETE n"));
+        assert!(whole_service_wipe("match (n)\n detach delete n"));
+        assert!(!whole_service_wipe("MATCH (n:TestNode) DETACH DELETE n"));
+        assert!(!whole_service_wipe(
+            "MATCH (n) WHERE n.run = $id DETACH DELETE n"
+        ));
+        assert!(whole_service_wipe("DROP DATABASE test"));
+        assert!(table_wipe("TRUNCATE awards"));
+        assert!(table_wipe("DELETE FROM awards"));
+        assert!(!table_wipe("DELETE FROM awards WHERE id = 1"));
+    }
+
+    #[test]
+    fn pretrained_weights_are_heavy_configs_are_not() {
+        let m = Some("from_pretrained");
+        assert!(is_model_loader("transformers.AutoModel.from_pretrained", m));
+        assert!(is_model_loader(
+            "transformers.BertForSequenceClassification.from_pretrained",
+            m
+        ));
+        assert!(!is_model_loader(
+            "transformers.AutoConfig.from_pretrained",
+            m
+        ));
+        assert!(!is_model_loader(
+            "transformers.AutoTokenizer.from_pretrained",
+            m
+        ));
+        assert!(!is_model_loader(
+            "transformers.BertTokenizerFast.from_pretrained",
+            m
+        ));
+        assert!(!is_model_loader(
+            "transformers.AutoProcessor.from_pretrained",
+            m
+        ));
+    }
 }

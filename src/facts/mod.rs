@@ -631,9 +631,24 @@ impl<'w, 'a> Walker<'w, 'a> {
             "sqlite3.connect" => {
                 return match c.arg(0, "database").map(|a| self.eval_depth(a, d + 1)) {
                     Some(Val::Str(p))
-                        if p == ":memory:" || p.is_empty() || p.contains("mode=memory") =>
+                        if p == ":memory:"
+                            || p.is_empty()
+                            || p.contains("mode=memory")
+                            || p.contains(":memory:")
+                            || p.contains("mode=ro") =>
                     {
                         Val::Obj(Obj::PrivateService)
+                    }
+                    Some(Val::Str(p)) if p.starts_with("file:") => {
+                        let path = p
+                            .trim_start_matches("file:")
+                            .split('?')
+                            .next()
+                            .unwrap_or("");
+                        match classify_path(path) {
+                            PathClass::NotShared => Val::Obj(Obj::PrivateService),
+                            pc => Val::Obj(Obj::Service(path_key(&pc))),
+                        }
                     }
                     Some(Val::Str(p)) => match classify_path(&p) {
                         PathClass::NotShared => Val::Obj(Obj::PrivateService),
@@ -1127,6 +1142,33 @@ impl<'w, 'a> Walker<'w, 'a> {
                 if q == "os.environ" || q.starts_with("sys.") {
                     return;
                 }
+                // ORM and client objects (`db.session.add`, `Order.objects.update`)
+                // are not containers; neither are attributes of classes.
+                let orm = parts.iter().any(|p| {
+                    matches!(
+                        *p,
+                        "session"
+                            | "objects"
+                            | "query"
+                            | "db"
+                            | "client"
+                            | "conn"
+                            | "connection"
+                            | "cursor"
+                            | "engine"
+                            | "api"
+                            | "app"
+                            | "redis"
+                            | "cache_client"
+                    )
+                });
+                let last = parts.last().copied().unwrap_or("");
+                if orm
+                    || last.chars().next().is_some_and(char::is_uppercase)
+                        && last.chars().any(char::is_lowercase)
+                {
+                    return;
+                }
                 format!("state:{q}")
             }
             _ => return,
@@ -1207,12 +1249,12 @@ impl<'w, 'a> Walker<'w, 'a> {
                     self.out.reads.insert(format!("env:{k}"));
                 }
             }
-            ExprKind::Compare { left, comparators } => {
-                // `"X" in os.environ`
-                if comparators.iter().any(|c| self.is_os_environ(c)) {
-                    if let Val::Str(k) = self.eval(left) {
-                        self.out.reads.insert(format!("env:{k}"));
-                    }
+            // `"X" in os.environ`
+            ExprKind::Compare { left, comparators }
+                if comparators.iter().any(|c| self.is_os_environ(c)) =>
+            {
+                if let Val::Str(k) = self.eval(left) {
+                    self.out.reads.insert(format!("env:{k}"));
                 }
             }
             ExprKind::Name(n) => {
@@ -1469,10 +1511,7 @@ impl<'w, 'a> Walker<'w, 'a> {
             return;
         }
         if catalog::is_open_call(q) || catalog::is_mode_archive(q) {
-            let mode = c
-                .arg(1, "mode")
-                .and_then(|m| m.as_str())
-                .unwrap_or(if q == "tarfile.open" { "r" } else { "r" });
+            let mode = c.arg(1, "mode").and_then(|m| m.as_str()).unwrap_or("r");
             if mode.contains(['w', 'a', 'x', '+']) {
                 if let Some(p) = c.arg(0, "file").or_else(|| c.keyword("name")) {
                     let v = self.eval(p);
@@ -1687,7 +1726,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                     let vals: Vec<Val> = items.iter().map(|i| self.eval(i)).collect();
                     for w in vals.windows(2) {
                         if let (Val::Str(flag), v) = (&w[0], &w[1]) {
-                            if matches!(flag.as_str(), "--port" | "-p" | "--bind") {
+                            if matches!(flag.as_str(), "--port" | "--bind" | "--listen") {
                                 if let Some(p) = v.as_port().or_else(|| {
                                     v.as_str().and_then(|s| s.rsplit(':').next()?.parse().ok())
                                 }) {
@@ -1984,7 +2023,12 @@ impl<'w, 'a> Walker<'w, 'a> {
             return;
         }
         if let Some(setting) = catalog::process_setting(q) {
-            self.setting_hazard(setting, q, span);
+            // `locale.setlocale(category)` only reads the current locale.
+            let query_only =
+                q == "locale.setlocale" && c.args.len() < 2 && c.keyword("locale").is_none();
+            if !query_only {
+                self.setting_hazard(setting, q, span);
+            }
             return;
         }
         // `logging.getLogger(...).setLevel(...)` / `.addHandler(...)`.
@@ -2228,7 +2272,7 @@ impl<'w, 'a> Walker<'w, 'a> {
     /// `finally` blocks, and finalizer/cleanup callbacks.
     fn restored_keys(&mut self, body: &[Stmt]) -> BTreeSet<String> {
         let mut restore_blocks: Vec<Vec<Stmt>> = Vec::new();
-        if let Some(pos) = body.iter().position(|s| stmt_has_yield(s)) {
+        if let Some(pos) = body.iter().position(stmt_has_yield) {
             restore_blocks.push(body[pos + 1..].to_vec());
             // A yield inside `try`: the `finally` is teardown too (collected below).
         }

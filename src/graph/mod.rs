@@ -56,13 +56,15 @@ pub struct Suite {
     /// `usefixtures` from the pytest ini.
     pub ini_usefixtures: Vec<String>,
     /// Visible fixtures per (module, class), built on first use.
-    cache: std::sync::Mutex<HashMap<(usize, Option<String>), Arc<Context>>>,
+    cache: std::sync::Mutex<HashMap<ContextKey, Arc<Context>>>,
 }
 
 type Candidates = HashMap<String, Vec<FixtureRef>>;
 /// Fixtures visible from one (module, class): by name, nearest first, and
 /// the autouse ones that apply.
 type Context = (Candidates, Vec<FixtureRef>);
+/// (module index, class path).
+type ContextKey = (usize, Option<String>);
 
 impl Suite {
     pub fn new(modules: Vec<ModuleModel>, ini_usefixtures: Vec<String>) -> Self {

@@ -338,7 +338,7 @@ pub fn marker_findings(a: &Analysis, sel: &Selection, out: &mut Vec<Finding>) {
                 let reason = reason_text(&s.tests);
                 (
                     "ISO504",
-                    format!("`{name}` marker is required ({reason}) but gives no reason; fix: add `reason=` so the next reader knows why it must stay"),
+                                        format!("`{name}` marker is required ({}) but gives no reason; fix: add `reason=` so the next reader knows why it must stay", lower_first(&reason)),
                     add_reason(text, s.marker, &reason).map(|edits| Fix {
                         message: format!("Add reason=\"{reason}\""),
                         applicability: Applicability::Safe,
@@ -394,8 +394,50 @@ fn mitigation_list(tests: &[&Verdict]) -> String {
     all.into_iter().take(4).collect::<Vec<_>>().join(", ")
 }
 
+/// Markers registered in code: `config.addinivalue_line("markers", "slow: ...")`
+/// in a `pytest_configure` hook.
+fn configured_markers(a: &Analysis) -> BTreeSet<String> {
+    fn visit(e: &Expr, out: &mut BTreeSet<String>) {
+        if let ExprKind::Call(c) = &e.kind {
+            if matches!(&c.func.kind, ExprKind::Attribute { attr, .. } if attr == "addinivalue_line")
+                && c.args.first().and_then(|x| x.as_str()) == Some("markers")
+            {
+                if let Some(line) = c.args.get(1).and_then(|x| x.as_str()) {
+                    let name = line.split([':', '(']).next().unwrap_or("").trim();
+                    out.insert(name.to_string());
+                }
+            }
+        }
+        for ch in e.children() {
+            visit(ch, out);
+        }
+    }
+    fn block(body: &[Stmt], out: &mut BTreeSet<String>) {
+        for s in body {
+            for e in s.exprs() {
+                visit(e, out);
+            }
+            for b in s.blocks() {
+                block(b, out);
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    for m in &a.suite.modules {
+        for h in &m.hooks {
+            if h.name == "pytest_configure" {
+                block(&h.func.body, &mut out);
+            }
+        }
+    }
+    out
+}
+
 fn registration_findings(a: &Analysis, out: &mut Vec<Finding>) {
-    let registered = registered_markers(&a.project.pytest);
+    let mut registered = registered_markers(&a.project.pytest);
+    for name in configured_markers(a) {
+        registered.entry(name).or_default();
+    }
     let mut used: BTreeSet<String> = BTreeSet::new();
     let mut reported: BTreeSet<(usize, Span)> = BTreeSet::new();
     for m in a.suite.modules.iter() {
@@ -604,5 +646,13 @@ fn auto_marking_findings(a: &Analysis, out: &mut Vec<Finding>) {
             ),
         );
         out.push(f);
+    }
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
     }
 }

@@ -49,11 +49,13 @@ pub(crate) fn finding_at(
     f
 }
 
+/// A hazard, the (test, chain) pairs it reaches, and the fixture holding it.
+type SiteUsers = (Hazard, Vec<(String, Vec<String>)>, Option<FixtureRef>);
+
 fn hazard_findings(a: &Analysis, out: &mut Vec<Finding>) {
     // One finding per hazard site, attributed to the first test it reaches.
     type Site = (usize, Span, &'static str, Option<String>);
-    let mut by_site: BTreeMap<Site, (Hazard, Vec<(String, Vec<String>)>, Option<FixtureRef>)> =
-        BTreeMap::new();
+    let mut by_site: BTreeMap<Site, SiteUsers> = BTreeMap::new();
     for v in &a.verdicts {
         for r in &v.hazards {
             if r.hazard.code == "marker" {
@@ -157,7 +159,22 @@ fn structure_findings(a: &Analysis, out: &mut Vec<Finding>) {
         let fx = a.suite.fixture(*r);
         let Some(users) = reach.get(r) else { continue };
         let first_test = users.iter().map(|&i| tests[i].nodeid.clone()).min();
-        if fx.scope != Scope::Function {
+        // A pooled driver or engine is meant to be shared; a session or
+        // connection handed to many tests is what leaks state between them.
+        let hands_out_session = {
+            let body = a.texts[r.module].slice(fx.func.span);
+            [
+                ".session(",
+                ".connect(",
+                ".cursor(",
+                "sessionmaker(",
+                "Session(",
+                ".begin(",
+            ]
+            .iter()
+            .any(|m| body.contains(m))
+        };
+        if fx.scope != Scope::Function && hands_out_session {
             if let Some(Val::Obj(Obj::Service(key))) = &ff.value {
                 let mut f = finding_at(
                     a,
@@ -194,7 +211,7 @@ fn structure_findings(a: &Analysis, out: &mut Vec<Finding>) {
                     r.module,
                     fx.span,
                     format!(
-                        "autouse fixture `{}` has hazards ({}) that reach all {} test{} in its scope, whether they need it or not; fix: make it opt-in (request it by name or with `usefixtures`) or remove the hazard",
+                        "autouse fixture `{}` has hazards ({}) that reach every test in its scope ({} test{}), whether they need it or not; fix: make it opt-in (request it by name or with `usefixtures`) or remove the hazard",
                         fx.name,
                         codes.join(", "),
                         users.len(),

@@ -75,7 +75,7 @@ fn expected(fixture: &Path, code: &str) -> BTreeSet<(String, usize)> {
 }
 
 fn actual(fixture: &Path, code: &str) -> (BTreeSet<(String, usize)>, serde_json::Value) {
-        let out = Command::new(env!("CARGO_BIN_EXE_isoaudit"))
+    let out = Command::new(env!("CARGO_BIN_EXE_isoaudit"))
         .env("ISOAUDIT_TEST_PANIC_ON_FILE", "test_panics.py")
         .args([
             "check",

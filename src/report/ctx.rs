@@ -75,7 +75,11 @@ impl<'a> Ctx<'a> {
     /// The fixture's name as code, then its definition as a link.
     pub fn fixture_ref(&self, r: FixtureRef) -> String {
         let f = self.a.suite.fixture(r);
-        format!("{} ({})", md::code(&f.name), self.site_link(r.module, f.span))
+        format!(
+            "{} ({})",
+            md::code(&f.name),
+            self.site_link(r.module, f.span)
+        )
     }
 
     pub fn fixture_name(&self, r: FixtureRef) -> &str {

@@ -186,15 +186,24 @@ fn find_key<'a>(keys: &BTreeSet<&'a str>, given: &str) -> Result<&'a str, Filter
         .copied()
         .filter(|k| !given_t.is_empty() && k.contains(given_t))
         .collect();
-    let hint = if similar.is_empty() {
+    // Else the keys of the same kind, else all of them.
+    let kind = given_t.split_once(':').map(|(k, _)| format!("{k}:"));
+    let same_kind: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| kind.as_deref().is_some_and(|p| k.starts_with(p)))
+        .collect();
+    let hint = if !similar.is_empty() {
+        one_line_hint(&similar)
+    } else if !same_kind.is_empty() {
+        hint("known resources of that kind:", &same_kind, "")
+    } else {
         let all: Vec<&str> = keys.iter().copied().collect();
         if all.is_empty() {
             "; this suite has no resource keys".to_string()
         } else {
             hint("known resources:", &all, "")
         }
-    } else {
-        one_line_hint(&similar)
     };
     Err(FilterError::UnknownResource {
         given: given.to_string(),
@@ -203,7 +212,11 @@ fn find_key<'a>(keys: &BTreeSet<&'a str>, given: &str) -> Result<&'a str, Filter
 }
 
 /// Builds the graph view, keeping only what the filters select.
-pub fn build(a: &Analysis, test: Option<&str>, resource: Option<&str>) -> Result<View, FilterError> {
+pub fn build(
+    a: &Analysis,
+    test: Option<&str>,
+    resource: Option<&str>,
+) -> Result<View, FilterError> {
     let fg = a.suite.graph();
     let g = &fg.graph;
     let verdicts: HashMap<&str, &Verdict> =

@@ -40,7 +40,9 @@ pub fn inline(text: &str) -> String {
 fn intraword(chars: &[char], i: usize) -> bool {
     i > 0
         && chars[i - 1].is_alphanumeric()
-        && chars.get(i + 1).is_some_and(|c| c.is_alphanumeric() || *c == '_')
+        && chars
+            .get(i + 1)
+            .is_some_and(|c| c.is_alphanumeric() || *c == '_')
 }
 
 /// One table row. Every `|` inside a cell is escaped here, code spans
@@ -71,11 +73,7 @@ pub fn header(cells: &[&str]) -> String {
 /// `text` as an inline code span, whatever backticks it holds.
 pub fn code(text: &str) -> String {
     let text = text.replace(['\n', '\r'], " ");
-    let longest = text
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     if longest == 0 {
         return format!("`{text}`");
     }
@@ -212,9 +210,7 @@ mod tests {
 
     #[test]
     fn links_are_relative_and_encoded() {
-        let l = Links {
-            base: "../".into(),
-        };
+        let l = Links { base: "../".into() };
         assert_eq!(
             l.line("tests/x y.py", 12),
             "[tests/x y.py:12](../tests/x%20y.py#L12)"

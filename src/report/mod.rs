@@ -67,7 +67,10 @@ pub fn render(analysis: &Analysis, opts: &ReportOptions) -> anyhow::Result<Strin
         Some(w) => {
             let n = plan::parse_workers(w)?;
             let source = if w.trim().eq_ignore_ascii_case("auto") {
-                format!("`auto` from {}: the CPUs of this machine", opts.workers_from)
+                format!(
+                    "`auto` from {}: the CPUs of this machine",
+                    opts.workers_from
+                )
             } else {
                 format!("from {}", opts.workers_from)
             };

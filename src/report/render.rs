@@ -54,7 +54,12 @@ const FLOWCHART_KEYS: usize = 5;
 
 pub fn render(cx: &Ctx, planner: &Planner, input: &Input) -> String {
     let steps = steps::compute(cx, planner);
-    let honoured = if cx.a.verdicts.iter().any(|v| !v.isolation_markers.is_empty()) {
+    let honoured = if cx
+        .a
+        .verdicts
+        .iter()
+        .any(|v| !v.isolation_markers.is_empty())
+    {
         planner.plan(steps::classified(cx, true, &BTreeSet::new()))
     } else {
         None
@@ -74,11 +79,19 @@ pub fn render(cx: &Ctx, planner: &Planner, input: &Input) -> String {
 
 fn title(out: &mut String, _cx: &Ctx, input: &Input) {
     out.push_str("# Test isolation audit\n\n");
-    let scope: Vec<String> = input.scope.iter().map(|s| code(s)).collect();
+    let scope = if input.scope.iter().any(|s| s == ".") {
+        "the whole project".to_string()
+    } else {
+        input
+            .scope
+            .iter()
+            .map(|s| code(s))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let _ = write!(
         out,
-        "Static audit of {} by `isoaudit report`: the tests and fixtures were read, not run.",
-        scope.join(", ")
+        "Static audit of {scope} by `isoaudit report`: the tests and fixtures were read, not run."
     );
     if let Some(d) = input.date {
         let _ = write!(out, " Audit date: {d}.");
@@ -100,6 +113,9 @@ fn kind_meaning(kind: &str) -> &'static str {
         "setting" => "a process-wide setting (logging, locale, timeouts...)",
         "fixture" => "an object a wider-scoped fixture hands to many tests",
         "heavy" => "memory or CPU",
+        "cwd" => "the current working directory",
+        "sys.path" => "the import path",
+        "sys.modules" => "the imported modules",
         _ => "another resource",
     }
 }
@@ -117,7 +133,11 @@ fn how_to_read(out: &mut String, cx: &Ctx) {
          attributes) that later tests on the same worker see. isoaudit finds both in the tests \
          and every fixture they reach, and gives each test function one class:\n\n",
     );
-    out.push_str(&header(&["class", "meaning", "how `isoaudit run` schedules it"]));
+    out.push_str(&header(&[
+        "class",
+        "meaning",
+        "how `isoaudit run` schedules it",
+    ]));
     for (class, meaning, how) in [
         (
             TestClass::Parallel,
@@ -152,23 +172,22 @@ fn how_to_read(out: &mut String, cx: &Ctx) {
         ]));
     }
     out.push('\n');
-    let kinds: BTreeSet<&str> = cx
-        .a
-        .verdicts
-        .iter()
-        .flat_map(|v| v.hazards.iter())
-        .filter(|r| r.hazard.code != "marker")
-        .filter_map(|r| r.hazard.key.as_deref())
-        .map(kind_of)
-        .collect();
+    let kinds: BTreeSet<&str> =
+        cx.a.verdicts
+            .iter()
+            .flat_map(|v| v.hazards.iter())
+            .filter(|r| r.hazard.code != "marker")
+            .filter_map(|r| r.hazard.key.as_deref())
+            .map(kind_of)
+            .collect();
     if !kinds.is_empty() {
         let list: Vec<String> = kinds
             .iter()
-            .map(|k| format!("{} {}", code(&format!("{k}:")), kind_meaning(k)))
+            .map(|k| format!("{} {}", code(k), kind_meaning(k)))
             .collect();
         let _ = writeln!(
             out,
-            "Resources are named `kind:key`: {}.",
+            "Resources are named `kind:key`. Kinds in this suite: {}.",
             list.join("; ")
         );
     }
@@ -206,13 +225,7 @@ fn speedup(serial: f64, makespan: f64) -> String {
     }
 }
 
-fn summary(
-    out: &mut String,
-    cx: &Ctx,
-    input: &Input,
-    steps: &Steps,
-    honoured: Option<&Plan>,
-) {
+fn summary(out: &mut String, cx: &Ctx, input: &Input, steps: &Steps, honoured: Option<&Plan>) {
     let a = cx.a;
     let plan = input.plan;
     let total = a.verdicts.len();
@@ -247,17 +260,28 @@ fn summary(
     }
     if marked > 0 {
         let n = |v: MarkerVerdict| markers.get(&v).copied().unwrap_or(0);
+        let mut parts = Vec::new();
+        if n(MarkerVerdict::TrulyRequired) > 0 {
+            parts.push(format!("{} required", n(MarkerVerdict::TrulyRequired)));
+        }
+        let grouping = n(MarkerVerdict::ResourceConflict);
+        if grouping > 0 {
+            parts.push(format!(
+                "{grouping} only {} grouping",
+                if grouping == 1 { "needs" } else { "need" }
+            ));
+        }
+        if removable > 0 {
+            parts.push(format!("{removable} can go"));
+        }
         lead.push(format!(
-            "{} an isolation marker: {} required, {} only {} grouping, {} can go.",
+            "{} an isolation marker: {}.",
             if marked == 1 {
                 "1 test carries".to_string()
             } else {
                 format!("{marked} tests carry")
             },
-            n(MarkerVerdict::TrulyRequired),
-            n(MarkerVerdict::ResourceConflict),
-            if n(MarkerVerdict::ResourceConflict) == 1 { "needs" } else { "need" },
-            removable
+            parts.join(", ")
         ));
     }
     if let Some(first) = steps.steps.iter().find(|s| !s.freed.is_empty()) {
@@ -295,7 +319,10 @@ fn summary(
             conftests
         ),
     ]));
-    out.push_str(&row(&["Tests".into(), plural(total, "test function", "test functions")]));
+    out.push_str(&row(&[
+        "Tests".into(),
+        plural(total, "test function", "test functions"),
+    ]));
     let fixtures: Vec<&crate::pytest::Fixture> = modules
         .iter()
         .flat_map(|m| m.fixtures.iter())
@@ -568,20 +595,22 @@ fn why(cx: &Ctx, i: usize, max: usize) -> String {
     }
     let mut texts = hazards_text(cx, v.hazards.iter().filter(|r| ctx::counts(r)));
     for k in ctx::read_keys(v) {
-        let writers: Vec<usize> = cx
-            .a
-            .verdicts
-            .iter()
-            .enumerate()
-            .filter(|(j, w)| {
-                *j != i
-                    && w.hazards.iter().any(|r| {
-                        r.hazard.effect == Effect::Order
-                            && r.hazard.key.as_deref().is_some_and(|wk| ctx::writes_key(wk, k))
-                    })
-            })
-            .map(|(j, _)| j)
-            .collect();
+        let writers: Vec<usize> =
+            cx.a.verdicts
+                .iter()
+                .enumerate()
+                .filter(|(j, w)| {
+                    *j != i
+                        && w.hazards.iter().any(|r| {
+                            r.hazard.effect == Effect::Order
+                                && r.hazard
+                                    .key
+                                    .as_deref()
+                                    .is_some_and(|wk| ctx::writes_key(wk, k))
+                        })
+                })
+                .map(|(j, _)| j)
+                .collect();
         texts.push(format!(
             "relies on {} that {} {}",
             code(k),
@@ -662,8 +691,11 @@ fn marker_text(cx: &Ctx, module: usize, m: &Marker) -> String {
     format!(
         "{}{level} {}",
         code(&m.name),
-        cx.links
-            .labelled(&format!("line {}", cx.line(module, m.span)), cx.rel(module), cx.line(module, m.span))
+        cx.links.labelled(
+            &format!("line {}", cx.line(module, m.span)),
+            cx.rel(module),
+            cx.line(module, m.span)
+        )
     )
 }
 
@@ -679,7 +711,9 @@ fn first_help(v: &Verdict, effects: &[Effect]) -> Option<String> {
     let mut hs: Vec<&Reached> = v
         .hazards
         .iter()
-        .filter(|r| ctx::counts(r) && effects.contains(&r.hazard.effect) && !r.hazard.help.is_empty())
+        .filter(|r| {
+            ctx::counts(r) && effects.contains(&r.hazard.effect) && !r.hazard.help.is_empty()
+        })
         .collect();
     hs.sort_by_key(|r| (effect_rank(r.hazard.effect), r.hazard.code));
     hs.first().map(|r| sentences([r.hazard.help.as_str()]))
@@ -708,7 +742,10 @@ fn marker_audit(out: &mut String, cx: &Ctx) {
         );
         return;
     }
-    rows.sort_by(|x, y| x.0.cmp(&y.0).then(a.verdicts[x.1].nodeid.cmp(&a.verdicts[y.1].nodeid)));
+    rows.sort_by(|x, y| {
+        x.0.cmp(&y.0)
+            .then(a.verdicts[x.1].nodeid.cmp(&a.verdicts[y.1].nodeid))
+    });
     out.push_str(
         "One row per marked test. **Truly required**: a hazard that cannot be made unique, or a \
          reason the team gave: keep the marker. **Resource conflict**: the test shares a named \
@@ -1101,7 +1138,11 @@ fn fixtures(out: &mut String, cx: &Ctx) {
             cx.fixture_ref(r),
             code(f.scope.as_str()),
             if f.autouse { "yes" } else { "no" }.into(),
-            if hz.is_empty() { "—".into() } else { hz.join(", ") },
+            if hz.is_empty() {
+                "—".into()
+            } else {
+                hz.join(", ")
+            },
             n.to_string(),
         ]));
     }
@@ -1174,8 +1215,18 @@ fn step_title(cx: &Ctx, step: &Step, sites: &[steps::Site]) -> String {
         StepKind::Fixture(f) => format!("fix fixture {}", code(cx.fixture_name(*f))),
         StepKind::TestBody(t) => format!("fix the body of {}", code(&cx.short(*t))),
         StepKind::Key(k) => {
-            let _ = sites;
-            format!("stop sharing {}", code(k))
+            let effects: BTreeSet<Effect> = step.sites.iter().map(|&i| sites[i].effect).collect();
+            if effects.iter().all(|e| *e == Effect::Order) {
+                format!("stop leaking {}", code(k))
+            } else if effects.iter().all(|e| *e == Effect::Heavy) {
+                match k.as_str() {
+                    "heavy:model" => "load models once, not per test".to_string(),
+                    "heavy:cpu" => "size process pools for tests, not for every CPU".to_string(),
+                    _ => format!("lighten {}", code(k)),
+                }
+            } else {
+                format!("stop sharing {}", code(k))
+            }
         }
         StepKind::RemoveMarkers(v) => format!(
             "remove {} {}",
@@ -1360,11 +1411,12 @@ fn next_steps(out: &mut String, cx: &Ctx, steps: &Steps) {
             let _ = writeln!(out, "{indent}- {l}");
         }
     }
-    if steps.omitted > 0 {
+    if steps.omitted.0 > 0 {
         let _ = writeln!(
             out,
-            "\n{} each free fewer tests; see the findings above.",
-            plural(steps.omitted, "more change", "more changes")
+            "\n{}, each freeing at most {}, are in the findings above.",
+            plural(steps.omitted.0, "more change", "more changes"),
+            plural(steps.omitted.1, "test", "tests")
         );
     }
 }

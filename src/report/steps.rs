@@ -41,7 +41,9 @@ enum Cause {
     /// Relies on an in-process key other tests leak.
     Reads(String),
     /// A marker (honoured reason, heavy marker): no code change lifts it.
-    Marker { serial: bool },
+    Marker {
+        serial: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -92,9 +94,16 @@ pub struct Step {
 pub struct Steps {
     pub sites: Vec<Site>,
     pub steps: Vec<Step>,
-    /// Code-change candidates left out of `steps` (each frees fewer tests).
-    pub omitted: usize,
+    /// Code-change candidates left out of `steps`, and the most tests any
+    /// of them frees.
+    pub omitted: (usize, usize),
 }
+
+/// Identity of a hazard site: owner, module, span, code, key.
+type SiteKey = (Owner, usize, u32, u32, &'static str, Option<String>);
+
+/// Tests freed and tests leaving the serial phase.
+type Outcome = (Vec<usize>, Vec<usize>);
 
 /// How many code-change steps the report lists.
 const MAX_CODE_STEPS: usize = 10;
@@ -102,8 +111,7 @@ const MAX_CODE_STEPS: usize = 10;
 pub fn compute(cx: &Ctx, planner: &Planner) -> Steps {
     let a = cx.a;
     let mut sites: Vec<Site> = Vec::new();
-    let mut site_ids: BTreeMap<(Owner, usize, u32, u32, &'static str, Option<String>), usize> =
-        BTreeMap::new();
+    let mut site_ids: BTreeMap<SiteKey, usize> = BTreeMap::new();
     let mut causes: Vec<BTreeSet<Cause>> = vec![BTreeSet::new(); a.verdicts.len()];
     for (i, v) in a.verdicts.iter().enumerate() {
         for r in &v.hazards {
@@ -223,8 +231,7 @@ pub fn compute(cx: &Ctx, planner: &Planner) -> Steps {
         candidates.insert(StepKind::Key(k.to_string()), fixed);
     }
     // Keep, for each outcome, the narrowest change that achieves it.
-    let mut best: BTreeMap<(Vec<usize>, Vec<usize>), (usize, StepKind, BTreeSet<usize>)> =
-        BTreeMap::new();
+    let mut best: BTreeMap<Outcome, (usize, StepKind, BTreeSet<usize>)> = BTreeMap::new();
     for (kind, fixed) in candidates {
         let outcome = score(&fixed);
         if outcome.0.is_empty() && outcome.1.is_empty() {
@@ -267,7 +274,11 @@ pub fn compute(cx: &Ctx, planner: &Planner) -> Steps {
         .map(|((freed, unserialised), (_, kind, fixed))| Step {
             sites: relevant(
                 &fixed,
-                &freed.iter().chain(&unserialised).copied().collect::<Vec<_>>(),
+                &freed
+                    .iter()
+                    .chain(&unserialised)
+                    .copied()
+                    .collect::<Vec<_>>(),
             ),
             kind,
             markers: Vec::new(),
@@ -277,7 +288,15 @@ pub fn compute(cx: &Ctx, planner: &Planner) -> Steps {
         })
         .collect();
     sort_steps(&mut code_steps);
-    let omitted = code_steps.len().saturating_sub(MAX_CODE_STEPS);
+    let omitted = (
+        code_steps.len().saturating_sub(MAX_CODE_STEPS),
+        code_steps
+            .iter()
+            .skip(MAX_CODE_STEPS)
+            .map(|s| s.freed.len())
+            .max()
+            .unwrap_or(0),
+    );
     code_steps.truncate(MAX_CODE_STEPS);
 
     // Estimated effect on the plan: freed tests become parallel units, tests
@@ -352,13 +371,12 @@ fn remaining(
         .find_map(|s| s.key.as_deref())
     {
         // Join the unit of a grouped test that shares the key, if any.
-        let unit = cx
-            .a
-            .verdicts
-            .iter()
-            .find(|v| v.class == TestClass::Grouped && v.resources.iter().any(|r| r == key))
-            .map(|v| v.unit.clone())
-            .unwrap_or_else(|| format!("res:{key}"));
+        let unit =
+            cx.a.verdicts
+                .iter()
+                .find(|v| v.class == TestClass::Grouped && v.resources.iter().any(|r| r == key))
+                .map(|v| v.unit.clone())
+                .unwrap_or_else(|| format!("res:{key}"));
         return (TestClass::Grouped, unit);
     }
     if let Some(key) = left.iter().find_map(|s| s.key.as_deref()) {

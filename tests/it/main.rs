@@ -3,4 +3,5 @@
 
 mod cli;
 mod hostile;
+mod report;
 mod rule_fixtures;

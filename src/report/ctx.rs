@@ -2,7 +2,7 @@
 //! source lines, links, and how a hazard reached a test. Reads the analysis;
 //! renders no section itself.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::classify::{Reached, Verdict};
 use crate::facts::Effect;
@@ -22,6 +22,8 @@ pub struct Ctx<'a> {
     /// Tests (indexes) whose closure holds each fixture, sorted.
     pub dependants: HashMap<FixtureRef, Vec<usize>>,
     pub index_of: HashMap<&'a str, usize>,
+    /// Tests writing each in-process key (possibly a `prefix*` wildcard).
+    pub order_writers: BTreeMap<&'a str, BTreeSet<usize>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -43,13 +45,35 @@ impl<'a> Ctx<'a> {
             .enumerate()
             .map(|(i, v)| (v.nodeid.as_str(), i))
             .collect();
+        let mut order_writers: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
+        for (i, v) in a.verdicts.iter().enumerate() {
+            for r in &v.hazards {
+                if r.hazard.effect == Effect::Order {
+                    if let Some(k) = r.hazard.key.as_deref() {
+                        order_writers.entry(k).or_default().insert(i);
+                    }
+                }
+            }
+        }
         Ctx {
             a,
             tests,
             links,
             dependants,
             index_of,
+            order_writers,
         }
+    }
+
+    /// Tests other than `except` that write in-process key `key`, sorted.
+    pub fn writers_of(&self, key: &str, except: usize) -> Vec<usize> {
+        let mut out: BTreeSet<usize> = BTreeSet::new();
+        for (w, tests) in &self.order_writers {
+            if writes_key(w, key) {
+                out.extend(tests.iter().copied().filter(|&t| t != except));
+            }
+        }
+        out.into_iter().collect()
     }
 
     pub fn rel(&self, module: usize) -> &str {
@@ -182,6 +206,8 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
 
 /// `1.50 s`, `2 min 05 s` for longer spans.
 pub fn seconds(s: f64) -> String {
+    // No "-0.0 s" for an empty plan.
+    let s = if s.abs() < 0.05 { 0.0 } else { s };
     if s >= 120.0 {
         let total = s.round() as u64;
         format!("{} min {:02} s", total / 60, total % 60)

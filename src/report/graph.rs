@@ -221,6 +221,8 @@ pub fn build(
     let g = &fg.graph;
     let verdicts: HashMap<&str, &Verdict> =
         a.verdicts.iter().map(|v| (v.nodeid.as_str(), v)).collect();
+    let tests: HashMap<&str, &crate::pytest::Test> =
+        a.suite.tests().map(|t| (t.nodeid.as_str(), t)).collect();
 
     // Ids: kind-prefixed names; a repeated fixture id (a redefinition in the
     // same module) gets its definition index.
@@ -300,7 +302,7 @@ pub fn build(
             match &g[n] {
                 GraphNode::Test(nodeid) => {
                     let v = verdicts.get(nodeid.as_str());
-                    let t = a.suite.tests().find(|t| &t.nodeid == nodeid);
+                    let t = tests.get(nodeid.as_str()).copied();
                     Node {
                         id,
                         kind: "test",

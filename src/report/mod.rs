@@ -296,9 +296,10 @@ pub fn command(args: &ReportArgs) -> anyhow::Result<u8> {
         return Ok(EXIT_CLEAN);
     }
     write_atomic(&path, &text)?;
+    let n = analysis.verdicts.len();
     eprintln!(
-        "isoaudit report: wrote {shown} ({} tests)",
-        analysis.verdicts.len()
+        "isoaudit report: wrote {shown} ({n} test{})",
+        if n == 1 { "" } else { "s" }
     );
     Ok(EXIT_CLEAN)
 }

@@ -49,6 +49,9 @@ const VERDICTS: [MarkerVerdict; 4] = [
 
 /// Tests named in a list before "and N more".
 const NAMES: usize = 6;
+/// Rows a long table shows before pointing to the command that lists all:
+/// GitHub stops rendering very large markdown files.
+const MAX_ROWS: usize = 1000;
 /// Keys drawn in the resource flowchart.
 const FLOWCHART_KEYS: usize = 5;
 
@@ -292,13 +295,15 @@ fn summary(out: &mut String, cx: &Ctx, input: &Input, steps: &Steps, honoured: O
         ));
     }
     let est = &plan.estimate;
-    lead.push(format!(
-        "At {} workers the planned run takes {} instead of {} serially ({}).",
-        plan.workers,
-        seconds(est.makespan_seconds),
-        seconds(est.serial_seconds),
-        speedup(est.serial_seconds, est.makespan_seconds)
-    ));
+    if total > 0 {
+        lead.push(format!(
+            "At {} workers the planned run takes {} instead of {} serially ({}).",
+            plan.workers,
+            seconds(est.makespan_seconds),
+            seconds(est.serial_seconds),
+            speedup(est.serial_seconds, est.makespan_seconds)
+        ));
+    }
     out.push_str(&lead.join(" "));
     out.push_str("\n\n");
 
@@ -595,22 +600,7 @@ fn why(cx: &Ctx, i: usize, max: usize) -> String {
     }
     let mut texts = hazards_text(cx, v.hazards.iter().filter(|r| ctx::counts(r)));
     for k in ctx::read_keys(v) {
-        let writers: Vec<usize> =
-            cx.a.verdicts
-                .iter()
-                .enumerate()
-                .filter(|(j, w)| {
-                    *j != i
-                        && w.hazards.iter().any(|r| {
-                            r.hazard.effect == Effect::Order
-                                && r.hazard
-                                    .key
-                                    .as_deref()
-                                    .is_some_and(|wk| ctx::writes_key(wk, k))
-                        })
-                })
-                .map(|(j, _)| j)
-                .collect();
+        let writers = cx.writers_of(k, i);
         texts.push(format!(
             "relies on {} that {} {}",
             code(k),
@@ -670,6 +660,8 @@ fn coordinated(out: &mut String, cx: &Ctx) {
          break it. Most severe first.\n\n",
     );
     out.push_str(&header(&["test", "class", "runs with", "why"]));
+    let hidden = rows.len().saturating_sub(MAX_ROWS);
+    rows.truncate(MAX_ROWS);
     for i in rows {
         let v = &cx.a.verdicts[i];
         out.push_str(&row(&[
@@ -680,6 +672,13 @@ fn coordinated(out: &mut String, cx: &Ctx) {
         ]));
     }
     out.push('\n');
+    if hidden > 0 {
+        let _ = writeln!(
+            out,
+            "{hidden} more {} not listed; `isoaudit plan --format json` gives every test with its class and resources.\n",
+            if hidden == 1 { "test is" } else { "tests are" }
+        );
+    }
 }
 
 fn marker_text(cx: &Ctx, module: usize, m: &Marker) -> String {
@@ -962,6 +961,11 @@ fn owners_text(cx: &Ctx, owners: &BTreeMap<Owner, BTreeSet<usize>>) -> String {
             Owner::Test(_) => bodies += 1,
         }
     }
+    let extra = fixtures.len().saturating_sub(NAMES);
+    fixtures.truncate(NAMES);
+    if extra > 0 {
+        fixtures.push(plural(extra, "more fixture", "more fixtures"));
+    }
     if bodies > 0 {
         fixtures.push(plural(bodies, "test body", "test bodies"));
     }
@@ -989,7 +993,7 @@ fn resources(out: &mut String, cx: &Ctx) {
         "blast radius",
         "fix",
     ]));
-    for (k, info) in &order {
+    for (k, info) in order.iter().take(MAX_ROWS) {
         let tests: Vec<usize> = info.tests.iter().copied().collect();
         out.push_str(&row(&[
             code(k),
@@ -1005,6 +1009,13 @@ fn resources(out: &mut String, cx: &Ctx) {
         ]));
     }
     out.push('\n');
+    if order.len() > MAX_ROWS {
+        let _ = writeln!(
+            out,
+            "{} reaching fewer tests are not listed.\n",
+            plural(order.len() - MAX_ROWS, "more resource", "more resources")
+        );
+    }
 
     // The largest groups, drawn.
     let top: Vec<&(&String, &KeyInfo)> = order.iter().take(FLOWCHART_KEYS).collect();
@@ -1184,7 +1195,7 @@ fn findings(out: &mut String, cx: &Ctx, findings: &[Finding]) {
         plural(findings.len(), "finding", "findings")
     );
     let mut by_file: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
-    for f in findings {
+    for f in findings.iter().take(MAX_ROWS) {
         by_file.entry(f.path.as_str()).or_default().push(f);
     }
     for (path, list) in by_file {
@@ -1207,6 +1218,18 @@ fn findings(out: &mut String, cx: &Ctx, findings: &[Finding]) {
             ]));
         }
         out.push('\n');
+    }
+    if findings.len() > MAX_ROWS {
+        let _ = writeln!(
+            out,
+            "{} more {} not listed; `isoaudit check` prints them all.\n",
+            findings.len() - MAX_ROWS,
+            if findings.len() - MAX_ROWS == 1 {
+                "finding is"
+            } else {
+                "findings are"
+            }
+        );
     }
 }
 
@@ -1284,6 +1307,18 @@ fn next_steps(out: &mut String, cx: &Ctx, steps: &Steps) {
         }
         let mut lines: Vec<String> = Vec::new();
         let effect = match &step.kind {
+            StepKind::RemoveMarkers(MarkerVerdict::ResourceConflict) => {
+                if step.unserialised.is_empty() {
+                    "frees no test: each also carries a marker that stays".to_string()
+                } else {
+                    format!(
+                        "frees no test entirely; {} stop running alone and run with the other users of {} resource instead ({})",
+                        plural(step.unserialised.len(), "test", "tests"),
+                        if step.unserialised.len() == 1 { "its" } else { "their" },
+                        cx.test_names(&step.unserialised, NAMES)
+                    )
+                }
+            }
             StepKind::RemoveMarkers(_) => {
                 if step.freed.is_empty() {
                     "frees no test: each also carries a marker that stays".to_string()
@@ -1388,17 +1423,25 @@ fn next_steps(out: &mut String, cx: &Ctx, steps: &Steps) {
                 }
             }
             StepKind::RemoveMarkers(_) | StepKind::AddReasons => {
-                let links: Vec<String> = step
+                let mut links: Vec<String> = step
                     .markers
                     .iter()
+                    .take(NAMES)
                     .map(|(m, span)| cx.site_link(*m, *span))
                     .collect();
+                if step.markers.len() > NAMES {
+                    links.push(format!("and {} more", step.markers.len() - NAMES));
+                }
                 lines.push(format!("Markers: {}.", links.join(", ")));
-                if matches!(step.kind, StepKind::RemoveMarkers(_)) {
-                    lines.push(
-                        "`isoaudit check --fix --unsafe-fixes` removes defensive and legacy markers; resource-conflict markers are removed by hand once `isoaudit run` schedules the suite."
+                match step.kind {
+                    StepKind::RemoveMarkers(MarkerVerdict::ResourceConflict) => lines.push(
+                        "Remove them by hand once the suite runs under `isoaudit run`, which groups these tests; a plain `pytest -n` run still needs them."
                             .into(),
-                    );
+                    ),
+                    StepKind::RemoveMarkers(_) => {
+                        lines.push("`isoaudit check --fix --unsafe-fixes` removes them.".into())
+                    }
+                    _ => {}
                 }
             }
             StepKind::AddMarkers => {}

@@ -457,8 +457,17 @@ fn marker_steps(cx: &Ctx, planner: &Planner) -> Vec<Step> {
             kind: StepKind::RemoveMarkers(verdict),
             sites: Vec::new(),
             markers: markers.into_iter().collect(),
-            freed: freed.into_iter().collect(),
-            unserialised: Vec::new(),
+            // Without a resource-conflict marker a test is grouped, not free.
+            freed: if verdict == MarkerVerdict::ResourceConflict {
+                Vec::new()
+            } else {
+                freed.iter().copied().collect()
+            },
+            unserialised: if verdict == MarkerVerdict::ResourceConflict {
+                freed.into_iter().collect()
+            } else {
+                Vec::new()
+            },
             makespan,
         });
     }

@@ -194,11 +194,22 @@ fn how_to_read(out: &mut String, cx: &Ctx) {
             list.join("; ")
         );
     }
-    out.push_str(
-        "Parametrized cases count as one test. A chain such as `loader → neo4j_session` is the \
-         path of fixtures through which a test reaches a hazard. Links open the line in the \
-         source. Regenerate this file with `isoaudit report`; `isoaudit report --check` fails \
-         when it is out of date.\n\n",
+    // A real chain from this suite, when there is one, as the example.
+    let example =
+        cx.a.verdicts
+            .iter()
+            .flat_map(|v| v.hazards.iter())
+            .filter(|r| r.chain.len() > 2)
+            .map(|r| (r.chain.len(), chain_text(r)))
+            .min()
+            .map(|(_, c)| c)
+            .unwrap_or_else(|| format!("{} → {}", code("a"), code("b")));
+    let _ = writeln!(
+        out,
+        "Parametrized cases count as one test. A chain such as {example} is the path of \
+         fixtures through which a test reaches a hazard: the test requests the first, which \
+         requests the next. Links open the line in the source. Regenerate this file with \
+         `isoaudit report`; `isoaudit report --check` fails when it is out of date.\n"
     );
 }
 
@@ -1126,19 +1137,25 @@ fn fixtures(out: &mut String, cx: &Ctx) {
     ]));
     for (r, n) in list {
         let f = a.suite.fixture(r);
-        let mut hazards: BTreeSet<String> = BTreeSet::new();
+        // Codes per key: `key` (ISO101, ISO304); unkeyed codes alone.
+        let mut by_key: BTreeMap<Option<&str>, BTreeSet<&str>> = BTreeMap::new();
         if let Some(ff) = a.facts.fixtures.get(&r) {
             for h in &ff.hazards {
-                if h.effect == Effect::Note {
-                    continue;
+                if h.effect != Effect::Note {
+                    by_key.entry(h.key.as_deref()).or_default().insert(h.code);
                 }
-                hazards.insert(match &h.key {
-                    Some(k) => format!("{} {}", h.code, code(k)),
-                    None => h.code.to_string(),
-                });
             }
         }
-        let mut hz: Vec<String> = hazards.into_iter().collect();
+        let mut hz: Vec<String> = by_key
+            .into_iter()
+            .map(|(k, codes)| {
+                let codes: Vec<&str> = codes.into_iter().collect();
+                match k {
+                    Some(k) => format!("{} ({})", code(k), codes.join(", ")),
+                    None => codes.join(", "),
+                }
+            })
+            .collect();
         if let Some(k) = shared_value(cx, r) {
             hz.push(format!(
                 "hands one {} connection to every test in its scope",

@@ -394,3 +394,24 @@ fn graph_unknown_filters_are_usage_errors() {
     let err = stderr(&out);
     assert!(err.contains("port:8765"), "suggests known keys: {err}");
 }
+
+#[test]
+fn committed_demo_audit_is_current() {
+    // The example in docs/ is generated; regenerate it with the command below.
+    let out = isoaudit(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &[
+            "report",
+            "--check",
+            "-o",
+            "docs/test-isolation-audit.md",
+            "fixtures/suites/etl",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "run `isoaudit report -o docs/test-isolation-audit.md fixtures/suites/etl`: {}",
+        stderr(&out)
+    );
+}

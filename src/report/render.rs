@@ -190,7 +190,7 @@ fn how_to_read(out: &mut String, cx: &Ctx) {
             .collect();
         let _ = writeln!(
             out,
-            "Resources are named `kind:key`. Kinds in this suite: {}.",
+            "Resources are named `kind:key`. Kinds in this suite: {}.\n",
             list.join("; ")
         );
     }
@@ -490,7 +490,7 @@ fn durations_text(plan: &Plan, input: &Input) -> String {
         .unwrap_or_default();
     if m.known == 0 {
         format!(
-            "none recorded{source}: every test counts as {} (run `isoaudit run` to record them)",
+            "none recorded{source}: every test is counted at the median, {} with no history (`isoaudit run` records them)",
             seconds(m.default_seconds)
         )
     } else if m.estimated == 0 {

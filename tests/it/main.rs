@@ -4,5 +4,6 @@
 mod accuracy;
 mod cli;
 mod hostile;
+mod report;
 mod rule_fixtures;
 mod run_e2e;

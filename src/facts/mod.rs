@@ -1557,7 +1557,14 @@ impl<'w, 'a> Walker<'w, 'a> {
             if writer {
                 let v = self.eval(a);
                 if let Val::Str(p) = &v {
-                    if written_path_like(p) {
+                    // A relative name given to a method (`archive.writestr("a.csv")`)
+                    // is the object's business; given to a function, the cwd's.
+                    let relative_ok = method.is_none();
+                    let shared = match classify_path(p) {
+                        PathClass::Relative(_) => relative_ok && written_path_like(p),
+                        _ => written_path_like(p),
+                    };
+                    if shared {
                         self.write_path(&v, span, "passes for writing");
                     }
                 }
@@ -1593,7 +1600,9 @@ impl<'w, 'a> Walker<'w, 'a> {
         }
         let Some(m) = method else { return };
         if let Some(Val::Str(_)) = recv {
-            if catalog::is_path_write_method(m) && m != "write" {
+            // `str.replace(old, new)` is not `Path.replace(target)`.
+            let string_method = matches!(m, "replace" | "rename") && c.args.len() != 1;
+            if catalog::is_path_write_method(m) && m != "write" && !string_method {
                 let verb = match m {
                     "unlink" | "rmdir" | "rmtree" => "deletes",
                     "mkdir" | "touch" | "mkdir_p" | "ensure" => "creates",

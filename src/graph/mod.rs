@@ -252,11 +252,18 @@ impl Suite {
                 false,
             ));
         }
+        // Parametrize argnames act as fixtures for everything in the closure.
+        let params: BTreeSet<&str> = t
+            .parametrize
+            .iter()
+            .flat_map(|p| p.argnames.iter().map(String::as_str))
+            .collect();
         while let Some((res, chain, auto)) = queue.pop_front() {
             match res {
                 Resolved::Builtin(n) => {
                     closure.builtins.insert(n);
                 }
+                Resolved::Unresolved(n) if params.contains(n.as_str()) => {}
                 Resolved::Unresolved(n) => closure.unresolved.push((n, chain)),
                 Resolved::Fixture(r) => {
                     if !seen.insert(r) {

@@ -84,6 +84,7 @@ pub const PLUGINS: &[&str] = &[
     "postgresql",
     "postgresql_proc",
     "qtbot",
+    "qapp",
     "hypothesis",
     "subtests",
     "page",

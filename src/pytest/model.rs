@@ -121,6 +121,9 @@ pub struct Test {
     pub markers: Vec<Marker>,
     pub parametrize: Vec<Parametrize>,
     pub is_unittest: bool,
+    /// The test's class inherits from a class defined in another module,
+    /// whose fixtures isoaudit cannot see.
+    pub external_base: bool,
     pub span: Span,
 }
 
@@ -280,6 +283,16 @@ impl<'a> Extractor<'a> {
     }
 
     fn decorator_kind(&self, expr: &Expr, span: Span, level: MarkerLevel) -> DecoratorKind {
+        // `params = pytest.mark.parametrize(...)` then `@params`.
+        if let ExprKind::Name(n) = &expr.kind {
+            if !self.imports.is_imported(n) {
+                if let Some(value) = self.constants.get(n) {
+                    if matches!(value.kind, ExprKind::Call(_)) {
+                        return self.decorator_kind(&value.clone(), span, level);
+                    }
+                }
+            }
+        }
         let (callee, call) = match &expr.kind {
             ExprKind::Call(c) => (&c.func, Some((**c).clone())),
             _ => (expr, None),
@@ -482,6 +495,19 @@ impl<'a> Extractor<'a> {
         })
     }
 
+    /// Does `c` (or a same-module base of it) derive from a class defined elsewhere?
+    fn has_external_base(&self, c: &Class, depth: usize) -> bool {
+        depth < 20
+            && c.bases.iter().any(|b| match &b.kind {
+                ExprKind::Name(n) if n == "object" => false,
+                ExprKind::Name(n) => match self.classes.get(n) {
+                    Some(base) => self.has_external_base(base, depth + 1),
+                    None => true,
+                },
+                _ => true,
+            })
+    }
+
     /// Methods of `c`, including those inherited from same-module bases
     /// (pytest collects inherited test methods), nearest definition first.
     fn methods(&self, c: &Class, depth: usize) -> Vec<Function> {
@@ -573,7 +599,8 @@ impl<'a> Extractor<'a> {
             {
                 let mut markers = class_markers.clone();
                 markers.extend(module_markers.iter().cloned());
-                let t = self.make_test(f, Some(&path), &markers, &[], unittest);
+                let mut t = self.make_test(f, Some(&path), &markers, &[], unittest);
+                t.external_base = self.has_external_base(c, 0);
                 self.tests.push(t);
             }
         }
@@ -728,6 +755,7 @@ impl<'a> Extractor<'a> {
             markers,
             parametrize,
             is_unittest: unittest,
+            external_base: false,
             span: f.name_span,
         }
     }
@@ -1067,6 +1095,26 @@ pub fn extract(
         classes: HashMap::new(),
     };
     let module_markers = ex.visit_module(&module.body);
+    // `alias = some_fixture` registers the same fixture under a second name.
+    let mut aliases = Vec::new();
+    for (alias, value) in &ex.constants {
+        if let ExprKind::Name(target) = &value.kind {
+            if let Some(f) = ex
+                .fixtures
+                .iter()
+                .find(|f| f.class.is_none() && &f.name == target)
+            {
+                if !ex.fixtures.iter().any(|g| &g.name == alias) {
+                    let mut copy = f.clone();
+                    copy.name = alias.clone();
+                    copy.id = format!("{}::{}", rel, alias);
+                    aliases.push(copy);
+                }
+            }
+        }
+    }
+    aliases.sort_by(|a, b| a.name.cmp(&b.name));
+    ex.fixtures.extend(aliases);
     if is_conftest {
         // conftest.py files are never collected as test modules.
         ex.tests.clear();

@@ -397,40 +397,65 @@ fn mitigation_list(tests: &[&Verdict]) -> String {
 /// Markers registered in code: `config.addinivalue_line("markers", "slow: ...")`
 /// in a `pytest_configure` hook.
 fn configured_markers(a: &Analysis) -> BTreeSet<String> {
-    fn visit(e: &Expr, out: &mut BTreeSet<String>) {
+    /// Marker lines registered; `true` when a computed line was registered.
+    fn visit(e: &Expr, out: &mut BTreeSet<String>, computed: &mut bool) {
         if let ExprKind::Call(c) = &e.kind {
             if matches!(&c.func.kind, ExprKind::Attribute { attr, .. } if attr == "addinivalue_line")
                 && c.args.first().and_then(|x| x.as_str()) == Some("markers")
             {
-                if let Some(line) = c.args.get(1).and_then(|x| x.as_str()) {
-                    let name = line.split([':', '(']).next().unwrap_or("").trim();
-                    out.insert(name.to_string());
+                match c.args.get(1).and_then(|x| x.as_str()) {
+                    Some(line) => {
+                        out.insert(marker_line_name(line));
+                    }
+                    None => *computed = true,
                 }
             }
         }
         for ch in e.children() {
-            visit(ch, out);
+            visit(ch, out, computed);
         }
     }
-    fn block(body: &[Stmt], out: &mut BTreeSet<String>) {
+    fn block(body: &[Stmt], out: &mut BTreeSet<String>, computed: &mut bool) {
         for s in body {
             for e in s.exprs() {
-                visit(e, out);
+                visit(e, out, computed);
             }
             for b in s.blocks() {
-                block(b, out);
+                block(b, out, computed);
             }
         }
     }
     let mut out = BTreeSet::new();
     for m in &a.suite.modules {
+        let mut computed = false;
         for h in &m.hooks {
             if h.name == "pytest_configure" {
-                block(&h.func.body, &mut out);
+                block(&h.func.body, &mut out, &mut computed);
+            }
+        }
+        if computed {
+            // `for line in MARKERS: config.addinivalue_line("markers", line)`:
+            // the module's constant lists of "name: description" lines.
+            for value in m.constants.values() {
+                if let ExprKind::List(items) | ExprKind::Tuple(items) = &value.kind {
+                    for line in items.iter().filter_map(|i| i.as_str()) {
+                        if line.contains(':') && !line.starts_with(' ') {
+                            out.insert(marker_line_name(line));
+                        }
+                    }
+                }
             }
         }
     }
     out
+}
+
+fn marker_line_name(line: &str) -> String {
+    line.split([':', '('])
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }
 
 fn registration_findings(a: &Analysis, out: &mut Vec<Finding>) {

@@ -112,7 +112,7 @@ fn structure_findings(a: &Analysis, out: &mut Vec<Finding>) {
     let tests: Vec<_> = a.suite.tests().collect();
     for (ti, c) in a.closures.iter().enumerate() {
         let t = tests[ti];
-        if generates_tests(a, t.module) {
+        if generates_tests(a, t.module) || t.external_base {
             continue;
         }
         for (name, chain) in &c.unresolved {

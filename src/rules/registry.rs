@@ -79,7 +79,7 @@ rules! {
     "ISO602", "process-pool-all-cpus", true, Warning, None, "Starts a process pool sized to every CPU inside a test.";
     "ISO701", "autouse-fixture-hazard", true, Warning, None, "An autouse fixture has a hazard, which reaches every test below it.";
     "ISO703", "shared-mutable-fixture", true, Error, None, "A test mutates the value of a module/session-scoped fixture.";
-    "ISO704", "dynamic-fixture-request", true, Warning, None, "`request.getfixturevalue()` with a computed name hides the fixture closure.";
+    "ISO704", "dynamic-fixture-request", false, Warning, None, "`request.getfixturevalue()` with a computed name hides the fixture closure.";
     "ISO705", "unordered-parametrize", true, Error, None, "`parametrize` over a set: workers collect different orders and xdist aborts.";
 }
 

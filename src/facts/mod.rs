@@ -813,20 +813,8 @@ impl<'w, 'a> Walker<'w, 'a> {
                     .keyword("port")
                     .map(|p| self.eval_depth(p, d + 1))
                     .and_then(|p| p.as_port());
-                let db = ["dbname", "database", "db"]
-                    .iter()
-                    .find_map(|k| c.keyword(k))
-                    .map(|v| self.eval_depth(v, d + 1));
-                let mut key = format!("service:{scheme}://{s}");
-                if let Some(p) = port {
-                    key.push_str(&format!(":{p}"));
-                }
-                match db {
-                    Some(Val::Str(x)) => key.push_str(&format!("/{x}")),
-                    Some(Val::Int(x)) => key.push_str(&format!("/{x}")),
-                    _ => {}
-                }
-                Val::Obj(Obj::Service(key))
+                let db = self.database_keyword(c, d);
+                Val::Obj(Obj::Service(service_key_of(scheme, &s, port, db)))
             }
             None if !c.keywords.is_empty() || c.args.is_empty() => {
                 // Keyword-only clients default to localhost.
@@ -834,26 +822,22 @@ impl<'w, 'a> Walker<'w, 'a> {
                     .keyword("port")
                     .map(|p| self.eval_depth(p, d + 1))
                     .and_then(|p| p.as_port());
-                let db = ["dbname", "database", "db"]
-                    .iter()
-                    .find_map(|k| c.keyword(k))
-                    .map(|v| self.eval_depth(v, d + 1));
+                let db = self.database_keyword(c, d);
                 if matches!(db, Some(Val::Unknown)) {
                     return Val::Unknown;
                 }
-                let mut key = format!("service:{scheme}://localhost");
-                if let Some(p) = port {
-                    key.push_str(&format!(":{p}"));
-                }
-                match db {
-                    Some(Val::Str(x)) => key.push_str(&format!("/{x}")),
-                    Some(Val::Int(x)) => key.push_str(&format!("/{x}")),
-                    _ => {}
-                }
-                Val::Obj(Obj::Service(key))
+                Val::Obj(Obj::Service(service_key_of(scheme, "localhost", port, db)))
             }
             _ => Val::Unknown,
         }
+    }
+
+    /// The value of a client's `dbname=`/`database=`/`db=` keyword.
+    fn database_keyword(&mut self, c: &Call, d: u32) -> Option<Val> {
+        ["dbname", "database", "db"]
+            .iter()
+            .find_map(|k| c.keyword(k))
+            .map(|v| self.eval_depth(v, d + 1))
     }
 
     // ---- statements -------------------------------------------------------
@@ -2462,6 +2446,20 @@ fn written_path_like(p: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// `service:scheme://host[:port][/db]` for a keyword-configured client.
+fn service_key_of(scheme: &str, host: &str, port: Option<i64>, db: Option<Val>) -> String {
+    let mut key = format!("service:{scheme}://{host}");
+    if let Some(p) = port {
+        key.push_str(&format!(":{p}"));
+    }
+    match db {
+        Some(Val::Str(x)) => key.push_str(&format!("/{x}")),
+        Some(Val::Int(x)) => key.push_str(&format!("/{x}")),
+        _ => {}
+    }
+    key
 }
 
 pub fn path_key(pc: &PathClass) -> String {

@@ -954,65 +954,37 @@ fn requested_params(
     names
 }
 
+/// The first arguments of `request.getfixturevalue(...)` calls in a body.
+fn getfixturevalue_calls(body: &[Stmt]) -> Vec<&Expr> {
+    let mut out = Vec::new();
+    visit_exprs(body, &mut |e| {
+        if let ExprKind::Call(c) = &e.kind {
+            if matches!(&c.func.kind, ExprKind::Attribute { attr, .. } if attr == "getfixturevalue")
+            {
+                out.extend(c.args.first());
+            }
+        }
+    });
+    out
+}
+
 /// Plain names passed to `request.getfixturevalue(name)` in a body.
 fn getfixturevalue_args(body: &[Stmt]) -> Vec<String> {
-    fn expr(e: &Expr, out: &mut Vec<String>) {
-        if let ExprKind::Call(c) = &e.kind {
-            if let ExprKind::Attribute { attr, .. } = &c.func.kind {
-                if attr == "getfixturevalue" {
-                    if let Some(ExprKind::Name(n)) = c.args.first().map(|a| &a.kind) {
-                        out.push(n.clone());
-                    }
-                }
-            }
-        }
-        for ch in e.children() {
-            expr(ch, out);
-        }
-    }
-    fn block(body: &[Stmt], out: &mut Vec<String>) {
-        for s in body {
-            for e in s.exprs() {
-                expr(e, out);
-            }
-            for b in s.blocks() {
-                block(b, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    block(body, &mut out);
-    out
+    getfixturevalue_calls(body)
+        .into_iter()
+        .filter_map(|a| match &a.kind {
+            ExprKind::Name(n) => Some(n.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Literal names passed to `request.getfixturevalue(...)` in a body.
 pub fn getfixturevalue_names(body: &[Stmt]) -> Vec<String> {
-    fn expr(e: &Expr, out: &mut Vec<String>) {
-        if let ExprKind::Call(c) = &e.kind {
-            if let ExprKind::Attribute { attr, .. } = &c.func.kind {
-                if attr == "getfixturevalue" {
-                    if let Some(name) = c.args.first().and_then(|a| a.as_str()) {
-                        out.push(name.to_string());
-                    }
-                }
-            }
-        }
-        for ch in e.children() {
-            expr(ch, out);
-        }
-    }
-    fn block(body: &[Stmt], out: &mut Vec<String>) {
-        for s in body {
-            for e in s.exprs() {
-                expr(e, out);
-            }
-            for b in s.blocks() {
-                block(b, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    block(body, &mut out);
+    let mut out: Vec<String> = getfixturevalue_calls(body)
+        .into_iter()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
     out.sort();
     out.dedup();
     out

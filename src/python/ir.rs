@@ -375,6 +375,25 @@ impl Stmt {
     }
 }
 
+/// Calls `f` on every expression in `body`, nested ones included, without
+/// entering nested function or class bodies.
+pub fn visit_exprs<'a>(body: &'a [Stmt], f: &mut impl FnMut(&'a Expr)) {
+    fn expr<'a>(e: &'a Expr, f: &mut impl FnMut(&'a Expr)) {
+        f(e);
+        for ch in e.children() {
+            expr(ch, f);
+        }
+    }
+    for s in body {
+        for e in s.exprs() {
+            expr(e, f);
+        }
+        for b in s.blocks() {
+            visit_exprs(b, f);
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comment {
     pub span: Span,

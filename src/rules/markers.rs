@@ -397,41 +397,24 @@ fn mitigation_list(tests: &[&Verdict]) -> String {
 /// Markers registered in code: `config.addinivalue_line("markers", "slow: ...")`
 /// in a `pytest_configure` hook.
 fn configured_markers(a: &Analysis) -> BTreeSet<String> {
-    /// Marker lines registered; `true` when a computed line was registered.
-    fn visit(e: &Expr, out: &mut BTreeSet<String>, computed: &mut bool) {
-        if let ExprKind::Call(c) = &e.kind {
-            if matches!(&c.func.kind, ExprKind::Attribute { attr, .. } if attr == "addinivalue_line")
-                && c.args.first().and_then(|x| x.as_str()) == Some("markers")
-            {
-                match c.args.get(1).and_then(|x| x.as_str()) {
-                    Some(line) => {
-                        out.insert(marker_line_name(line));
-                    }
-                    None => *computed = true,
-                }
-            }
-        }
-        for ch in e.children() {
-            visit(ch, out, computed);
-        }
-    }
-    fn block(body: &[Stmt], out: &mut BTreeSet<String>, computed: &mut bool) {
-        for s in body {
-            for e in s.exprs() {
-                visit(e, out, computed);
-            }
-            for b in s.blocks() {
-                block(b, out, computed);
-            }
-        }
-    }
     let mut out = BTreeSet::new();
     for m in &a.suite.modules {
+        // Set when a line is computed rather than written out.
         let mut computed = false;
-        for h in &m.hooks {
-            if h.name == "pytest_configure" {
-                block(&h.func.body, &mut out, &mut computed);
-            }
+        for h in m.hooks.iter().filter(|h| h.name == "pytest_configure") {
+            crate::python::ir::visit_exprs(&h.func.body, &mut |e| {
+                let ExprKind::Call(c) = &e.kind else { return };
+                if matches!(&c.func.kind, ExprKind::Attribute { attr, .. } if attr == "addinivalue_line")
+                    && c.args.first().and_then(|x| x.as_str()) == Some("markers")
+                {
+                    match c.args.get(1).and_then(|x| x.as_str()) {
+                        Some(line) => {
+                            out.insert(marker_line_name(line));
+                        }
+                        None => computed = true,
+                    }
+                }
+            });
         }
         if computed {
             // `for line in MARKERS: config.addinivalue_line("markers", line)`:

@@ -387,3 +387,48 @@ fn text_output_is_stable() {
     assert_eq!(text, render_text(&plan.clone()));
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn options_come_from_the_command_line_then_the_config() {
+    use crate::cli::ScheduleArgs;
+    use crate::config::SchedulerSettings;
+    let settings = SchedulerSettings {
+        workers: Some(4),
+        heavy_workers: Some(3),
+        durations: Some("timings.json".into()),
+        rerun_failures_serially: true,
+    };
+    let from_config = PlanOptions::from_args(&ScheduleArgs::default(), &settings).unwrap();
+    assert_eq!((from_config.workers, from_config.heavy()), (4, 3));
+    assert_eq!(from_config.shards, None);
+
+    let args = ScheduleArgs {
+        workers: Some("6".into()),
+        heavy_workers: Some(1),
+        durations: Some("junit.xml".into()),
+        shards: Some(3),
+        shard: Some(2),
+        honor_markers: false,
+    };
+    let from_args = PlanOptions::from_args(&args, &settings).unwrap();
+    assert_eq!(
+        (from_args.workers, from_args.heavy(), from_args.shards),
+        (6, 1, Some((3, 2)))
+    );
+    assert_eq!(
+        durations_file(&args, &settings),
+        Some(std::path::Path::new("junit.xml"))
+    );
+    assert_eq!(
+        durations_file(&ScheduleArgs::default(), &settings),
+        Some(std::path::Path::new("timings.json"))
+    );
+    let bad = ScheduleArgs {
+        workers: Some("zero".into()),
+        ..ScheduleArgs::default()
+    };
+    assert_eq!(
+        PlanOptions::from_args(&bad, &settings),
+        Err(PlanError::BadWorkers("zero".into()))
+    );
+}

@@ -14,7 +14,7 @@ fn phase_title(phase: u8, workers: usize) -> String {
         1 => "phase 1  parallel  (one process)".into(),
         2 if workers > 1 => format!("phase 2  heavy  (pytest -n {workers})"),
         2 => "phase 2  heavy  (one process)".into(),
-        _ => "phase 3  serial  (one process, no xdist)".into(),
+        _ => "phase 3  serial  (one process, not distributed)".into(),
     }
 }
 

@@ -212,3 +212,66 @@ pub fn render(summary: &RunSummary, trend: &[RunRecord]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phase(
+        label: &str,
+        workers: usize,
+        wall: f64,
+        tests: usize,
+        secs: f64,
+        rerun: bool,
+    ) -> PhaseRun {
+        PhaseRun {
+            label: label.into(),
+            workers,
+            exit_code: if rerun { 0 } else { 1 },
+            wall_seconds: wall,
+            tests,
+            test_seconds: secs,
+            is_rerun: rerun,
+        }
+    }
+
+    #[test]
+    fn report_lists_phases_bugs_and_trend() {
+        let summary = RunSummary {
+            run: 12,
+            workers: 2,
+            phases: vec![
+                phase("1 parallel", 2, 5.0, 40, 9.0, false),
+                phase("3 serial", 1, 1.5, 2, 1.4, false),
+                phase("re-run of phase-1 failures", 1, 0.9, 1, 0.6, true),
+            ],
+            isolation_bugs: vec![IsolationBug {
+                nodeid: "tests/test_a.py::test_x[1]".into(),
+                unit: "res:path:/tmp/x".into(),
+                resources: vec!["path:/tmp/x".into()],
+                planned: true,
+            }],
+            failures: vec!["tests/test_b.py::test_y".into()],
+            unknown: 3,
+            exit_code: 1,
+        };
+        assert_eq!(summary.tests(), 42, "the re-run does not count twice");
+        assert!((summary.serial_seconds() - 10.4).abs() < 1e-9);
+        let trend: Vec<RunRecord> = (1..=12)
+            .map(|run| RunRecord {
+                run,
+                workers: 2,
+                tests: 42,
+                wall_seconds: 7.4,
+                serial_seconds: 10.4,
+                exit_code: if run == 12 { 1 } else { 0 },
+                isolation_bugs: usize::from(run == 12),
+                failed: 1,
+            })
+            .collect();
+        let text = render(&summary, &trend);
+        assert!(text.contains("| 12 |") && text.contains("| 3 |") && !text.contains("\n| 2 | 2 |"));
+        insta::assert_snapshot!(text);
+    }
+}

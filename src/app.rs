@@ -121,8 +121,10 @@ fn check(args: &CheckArgs) -> anyhow::Result<u8> {
     if args.fix {
         let fixes = fix::plan_fixes(&findings, &analysis.sources(), args.unsafe_fixes);
         for f in &fixes {
-            fix::write_fix(&analysis.project.root, f)
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", f.path))?;
+            if let Err(e) = fix::write_fix(&analysis.project.root, f) {
+                eprintln!("{}: not fixed: {e}", f.path);
+                continue;
+            }
             fixed += f.applied;
             if f.rejected > 0 {
                 eprintln!(

@@ -1091,11 +1091,18 @@ pub fn extract(
         // conftest.py files are never collected as test modules.
         ex.tests.clear();
     }
+    // Helpers only: tests, fixtures and hooks are kept elsewhere already.
     let functions = module
         .body
         .iter()
         .filter_map(|s| match &s.kind {
-            StmtKind::FunctionDef(f) => Some((f.name.clone(), Arc::new((**f).clone()))),
+            StmtKind::FunctionDef(f)
+                if !rules.is_test_function(&f.name)
+                    && !f.name.starts_with("pytest_")
+                    && !ex.fixtures.iter().any(|x| x.func.span == f.span) =>
+            {
+                Some((f.name.clone(), Arc::new((**f).clone())))
+            }
             _ => None,
         })
         .collect();

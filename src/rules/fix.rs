@@ -117,6 +117,15 @@ pub fn write_fix(root: &Path, fix: &FileFix) -> std::io::Result<()> {
     let path = root.join(&fix.path);
     let original = std::fs::read(&path)?;
     let bom = original.starts_with(b"\xEF\xBB\xBF");
+    let body = if bom { &original[3..] } else { &original[..] };
+    if std::str::from_utf8(body).is_err() {
+        // Declared in another encoding (PEP 263): rewriting it as UTF-8 would
+        // change more than the fix.
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not UTF-8 (declared in another encoding); fix it by hand",
+        ));
+    }
     let dir = path.parent().unwrap_or(root);
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     if bom {
@@ -129,4 +138,80 @@ pub fn write_fix(root: &Path, fix: &FileFix) -> std::io::Result<()> {
     }
     tmp.persist(&path).map_err(|e| e.error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::{Edit, Finding, Fix, Location, SourceMap};
+    use std::sync::Arc;
+
+    fn finding(start: usize, end: usize, content: &str, applicability: Applicability) -> Finding {
+        let mut f = Finding::new("ISO501", "t.py", Location::default(), "m");
+        f.fix = Some(Fix {
+            message: "x".into(),
+            applicability,
+            edits: vec![Edit {
+                start,
+                end,
+                line: 1,
+                column: 1,
+                end_line: 1,
+                end_column: 1,
+                content: content.into(),
+            }],
+        });
+        f
+    }
+
+    fn sources(text: &str) -> SourceMap {
+        let mut m = SourceMap::new();
+        m.insert("t.py".into(), Arc::from(text));
+        m
+    }
+
+    #[test]
+    fn unsafe_fixes_need_opt_in_and_overlaps_are_dropped() {
+        let text = "@pytest.mark.isolation\r\ndef test_a():\r\n    pass\r\n";
+        let remove = finding(0, 24, "", Applicability::Unsafe);
+        let overlapping = finding(0, 5, "", Applicability::Unsafe);
+        assert!(plan_fixes(&[remove.clone()], &sources(text), false).is_empty());
+        let fixed = plan_fixes(&[remove, overlapping], &sources(text), true);
+        assert_eq!(fixed[0].applied, 1);
+        // CRLF line endings survive.
+        assert_eq!(fixed[0].fixed, "def test_a():\r\n    pass\r\n");
+    }
+
+    #[test]
+    fn fixes_that_break_parsing_are_rejected() {
+        let text = "def test_a():\n    pass\n";
+        let breaking = finding(0, 4, "", Applicability::Safe);
+        let fixed = plan_fixes(&[breaking], &sources(text), true);
+        assert_eq!((fixed[0].applied, fixed[0].rejected), (0, 1));
+        assert_eq!(fixed[0].fixed, text);
+    }
+
+    #[test]
+    fn write_keeps_bom_and_refuses_other_encodings() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = FileFix {
+            path: "t.py".into(),
+            original: "x = 1\n".into(),
+            fixed: "x = 2\n".into(),
+            applied: 1,
+            rejected: 0,
+        };
+        std::fs::write(dir.path().join("t.py"), b"\xEF\xBB\xBFx = 1\n").unwrap();
+        write_fix(dir.path(), &plan).unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("t.py")).unwrap(),
+            b"\xEF\xBB\xBFx = 2\n"
+        );
+        std::fs::write(dir.path().join("t.py"), b"# coding: latin-1\ns = '\xe9'\n").unwrap();
+        assert!(write_fix(dir.path(), &plan).is_err());
+        assert_eq!(
+            std::fs::read(dir.path().join("t.py")).unwrap(),
+            b"# coding: latin-1\ns = '\xe9'\n"
+        );
+    }
 }

@@ -175,7 +175,7 @@ mod tests {
         let text = "@pytest.mark.isolation\r\ndef test_a():\r\n    pass\r\n";
         let remove = finding(0, 24, "", Applicability::Unsafe);
         let overlapping = finding(0, 5, "", Applicability::Unsafe);
-        assert!(plan_fixes(&[remove.clone()], &sources(text), false).is_empty());
+        assert!(plan_fixes(std::slice::from_ref(&remove), &sources(text), false).is_empty());
         let fixed = plan_fixes(&[remove, overlapping], &sources(text), true);
         assert_eq!(fixed[0].applied, 1);
         // CRLF line endings survive.

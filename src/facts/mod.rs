@@ -1221,7 +1221,13 @@ impl<'w, 'a> Walker<'w, 'a> {
                 for a in c.args.iter().chain(c.keywords.iter().map(|k| &k.value)) {
                     self.scan(a);
                 }
-                self.scan(&c.func);
+                // The callee is not state read; its receiver may be
+                // (`registry.PLUGINS.count(x)` reads `registry.PLUGINS`).
+                match &c.func.kind {
+                    ExprKind::Attribute { value, .. } => self.scan(value),
+                    ExprKind::Name(_) => {}
+                    _ => self.scan(&c.func),
+                }
                 self.call(c, e.span);
                 return;
             }

@@ -365,7 +365,7 @@ impl<'a> Extractor<'a> {
             .collect()
     }
 
-    fn fixture_of(&self, f: &Function, class: Option<&str>) -> Option<Fixture> {
+    fn fixture_of(&self, f: &Arc<Function>, class: Option<&str>) -> Option<Fixture> {
         let (call, asyncio) = f.decorators.iter().find_map(|d| {
             match self.decorator_kind(&d.expr, d.span, MarkerLevel::Function) {
                 DecoratorKind::Fixture { call, asyncio } => Some((call, asyncio)),
@@ -399,7 +399,7 @@ impl<'a> Extractor<'a> {
             id,
             module: self.module_index,
             class: class.map(str::to_string),
-            func: Arc::new(f.clone()),
+            func: Arc::clone(f),
             scope,
             autouse,
             params,
@@ -432,7 +432,7 @@ impl<'a> Extractor<'a> {
                 }
             }
             if let StmtKind::ClassDef(c) = &stmt.kind {
-                self.classes.insert(c.name.clone(), Arc::new((**c).clone()));
+                self.classes.insert(c.name.clone(), Arc::clone(c));
             }
         }
         for stmt in body {
@@ -460,7 +460,7 @@ impl<'a> Extractor<'a> {
                     } else if f.name.starts_with("pytest_") {
                         self.hooks.push(Hook {
                             name: f.name.clone(),
-                            func: Arc::new((**f).clone()),
+                            func: Arc::clone(f),
                         });
                     } else if self.rules.is_test_function(&f.name) {
                         let t = self.make_test(f, None, &[], &module_markers, false);
@@ -510,14 +510,14 @@ impl<'a> Extractor<'a> {
 
     /// Methods of `c`, including those inherited from same-module bases
     /// (pytest collects inherited test methods), nearest definition first.
-    fn methods(&self, c: &Class, depth: usize) -> Vec<Function> {
-        let mut out: Vec<Function> = Vec::new();
+    fn methods(&self, c: &Class, depth: usize) -> Vec<Arc<Function>> {
+        let mut out: Vec<Arc<Function>> = Vec::new();
         let mut seen: BTreeSet<String> = BTreeSet::new();
         let live = last_bindings(&c.body);
         for (i, stmt) in c.body.iter().enumerate() {
             if let StmtKind::FunctionDef(f) = &stmt.kind {
                 if live.contains(&i) && seen.insert(f.name.clone()) {
-                    out.push((**f).clone());
+                    out.push(Arc::clone(f));
                 }
             }
         }
@@ -615,7 +615,7 @@ impl<'a> Extractor<'a> {
 
     /// `setUp`/`setUpClass` with their `tearDown` counterparts become synthetic
     /// autouse yield fixtures of the class, so facts and restores work alike.
-    fn unittest_fixtures(&mut self, methods: &[Function], class: &str) {
+    fn unittest_fixtures(&mut self, methods: &[Arc<Function>], class: &str) {
         for (setup, teardown, scope) in [
             ("setUp", "tearDown", Scope::Function),
             ("setUpClass", "tearDownClass", Scope::Class),
@@ -635,7 +635,10 @@ impl<'a> Extractor<'a> {
             if let Some(t) = methods.iter().find(|f| f.name == teardown) {
                 body.extend(t.body.iter().cloned());
             }
-            let func = Function { body, ..s.clone() };
+            let func = Function {
+                body,
+                ..(**s).clone()
+            };
             self.fixtures.push(Fixture {
                 name: setup.to_string(),
                 id: format!("{}::{}::{}", self.rel, class, setup),
@@ -656,7 +659,7 @@ impl<'a> Extractor<'a> {
 
     fn make_test(
         &self,
-        f: &Function,
+        f: &Arc<Function>,
         class: Option<&str>,
         inherited_markers: &[Marker],
         module_markers: &[Marker],
@@ -748,7 +751,7 @@ impl<'a> Extractor<'a> {
             name: f.name.clone(),
             module: self.module_index,
             class: class.map(str::to_string),
-            func: Arc::new(f.clone()),
+            func: Arc::clone(f),
             requests,
             dynamic_requests,
             usefixtures,
@@ -1101,7 +1104,7 @@ pub fn extract(
                     && !f.name.starts_with("pytest_")
                     && !ex.fixtures.iter().any(|x| x.func.span == f.span) =>
             {
-                Some((f.name.clone(), Arc::new((**f).clone())))
+                Some((f.name.clone(), Arc::clone(f)))
             }
             _ => None,
         })

@@ -58,8 +58,8 @@ impl Converter {
     fn stmt_kind(&mut self, s: &ast::Stmt) -> StmtKind {
         use ast::Stmt as S;
         match s {
-            S::FunctionDef(f) => StmtKind::FunctionDef(Box::new(self.function(f))),
-            S::ClassDef(c) => StmtKind::ClassDef(Box::new(Class {
+            S::FunctionDef(f) => StmtKind::FunctionDef(std::sync::Arc::new(self.function(f))),
+            S::ClassDef(c) => StmtKind::ClassDef(std::sync::Arc::new(Class {
                 name: c.name.id.to_string(),
                 name_span: span(c.name.range),
                 bases: c

@@ -251,8 +251,8 @@ pub struct Class {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum StmtKind {
-    FunctionDef(Box<Function>),
-    ClassDef(Box<Class>),
+    FunctionDef(std::sync::Arc<Function>),
+    ClassDef(std::sync::Arc<Class>),
     Assign {
         targets: Vec<Expr>,
         value: Expr,

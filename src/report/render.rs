@@ -380,16 +380,7 @@ fn summary(out: &mut String, cx: &Ctx, input: &Input, steps: &Steps, honoured: O
     out.push_str(&row(&[
         "Isolation markers".into(),
         if marked == 0 {
-            format!(
-                "none (looked for {})",
-                a.project
-                    .settings
-                    .isolation_markers
-                    .iter()
-                    .map(|m| code(m))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!("none (looked for {})", isolation_marker_names(a))
         } else {
             format!(
                 "{} at {}: {}",
@@ -742,13 +733,7 @@ fn marker_audit(out: &mut String, cx: &Ctx) {
         let _ = writeln!(
             out,
             "No test carries an isolation marker ({}).\n",
-            a.project
-                .settings
-                .isolation_markers
-                .iter()
-                .map(|m| code(m))
-                .collect::<Vec<_>>()
-                .join(", ")
+            isolation_marker_names(a)
         );
         return;
     }
@@ -1479,4 +1464,15 @@ fn next_steps(out: &mut String, cx: &Ctx, steps: &Steps) {
             plural(steps.omitted.1, "test", "tests")
         );
     }
+}
+
+/// The configured isolation marker names, as inline code, comma-separated.
+fn isolation_marker_names(a: &crate::Analysis) -> String {
+    a.project
+        .settings
+        .isolation_markers
+        .iter()
+        .map(|m| code(m))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -287,3 +287,58 @@ fn marker_fixes_diff_then_apply_then_clean() {
         );
     }
 }
+
+#[test]
+fn suppression_comments_and_per_file_ignores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(
+        d.join("pyproject.toml"),
+        "[tool.pytest.ini_options]\ntestpaths = [\"tests\"]\n\n[tool.isoaudit]\nper-file-ignores = { \"tests/legacy/**\" = [\"ISO4\"] }\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(d.join("tests/legacy")).unwrap();
+    std::fs::write(
+        d.join("tests/test_a.py"),
+        "import os\n\ndef test_a():\n    open('/tmp/a', 'w')  # isoaudit: ignore[ISO101]\n    open('/tmp/b', 'w')\n    os.environ['X'] = '1'  # isoaudit: ignore\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("tests/test_file_ignored.py"),
+        "# isoaudit: file-ignore[ISO1]\nimport os\n\ndef test_c():\n    open('/tmp/c', 'w')\n    os.environ['Y'] = '1'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("tests/legacy/test_old.py"),
+        "import os\n\ndef test_old():\n    os.environ['Z'] = '1'\n    open('/tmp/z', 'w')\n",
+    )
+    .unwrap();
+    let out = isoaudit()
+        .args(["check", "--output-format", "json"])
+        .arg(d)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut got: Vec<(String, u64, String)> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["line"].as_u64().unwrap(),
+                f["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let want: Vec<(String, u64, String)> = [
+        ("tests/legacy/test_old.py", 5, "ISO101"),
+        ("tests/test_a.py", 5, "ISO101"),
+        ("tests/test_file_ignored.py", 6, "ISO401"),
+    ]
+    .iter()
+    .map(|(p, l, c)| (p.to_string(), *l, c.to_string()))
+    .collect();
+    assert_eq!(got, want);
+}

@@ -67,6 +67,8 @@ pub struct ClassifyOptions {
     pub isolation_markers: Vec<String>,
     pub heavy_markers: Vec<String>,
     pub honor_markers: bool,
+    /// Isolation markers conftest hooks add at collection, by nodeid.
+    pub hook_markers: std::collections::HashMap<String, Vec<Marker>>,
 }
 
 /// Hazards a test's own parametrization brings (`parametrize` over a set).
@@ -269,6 +271,13 @@ pub fn classify(
             .iter()
             .filter(|m| opts.isolation_markers.contains(&m.name))
             .cloned()
+            .chain(
+                opts.hook_markers
+                    .get(&t.nodeid)
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            )
             .collect();
         if t.markers
             .iter()

@@ -245,6 +245,16 @@ pub fn analyze(project: Project, paths: &[PathBuf], opts: &AnalyzeOptions) -> An
         },
     );
     lap("facts");
+    let mut hook_markers: std::collections::HashMap<String, Vec<pytest::Marker>> =
+        std::collections::HashMap::new();
+    for am in rules::markers::auto_markings(&suite, &project.settings.isolation_markers) {
+        for t in &am.tests {
+            hook_markers
+                .entry(t.clone())
+                .or_default()
+                .push(am.as_marker());
+        }
+    }
     let verdicts = classify::classify(
         &suite,
         &closures,
@@ -253,6 +263,7 @@ pub fn analyze(project: Project, paths: &[PathBuf], opts: &AnalyzeOptions) -> An
             isolation_markers: project.settings.isolation_markers.clone(),
             heavy_markers: project.settings.heavy_markers.clone(),
             honor_markers: opts.honor_markers,
+            hook_markers,
         },
     );
     lap("classify");

@@ -58,6 +58,9 @@ pub enum MarkerSite {
     },
     /// `pytestmark = pytest.mark.x`: the statement span.
     Assignment(Span),
+    /// Added at collection by a conftest hook (`item.add_marker(...)`): the
+    /// call, in the hook's module.
+    Hook { module: usize, span: Span },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -185,6 +188,17 @@ impl ModuleModel {
         }
         for t in &mut self.tests {
             t.module = index;
+        }
+    }
+}
+
+impl Marker {
+    /// The module the marker is written in: the test's, or a conftest's for
+    /// markers a hook adds.
+    pub fn site_module(&self, test_module: usize) -> usize {
+        match self.site {
+            MarkerSite::Hook { module, .. } => module,
+            _ => test_module,
         }
     }
 }

@@ -684,10 +684,12 @@ fn coordinated(out: &mut String, cx: &Ctx) {
 }
 
 fn marker_text(cx: &Ctx, module: usize, m: &Marker) -> String {
-    let level = match m.level {
-        MarkerLevel::Function => "",
-        MarkerLevel::Class => " (class)",
-        MarkerLevel::Module => " (module)",
+    let module = m.site_module(module);
+    let level = match (&m.site, m.level) {
+        (crate::pytest::MarkerSite::Hook { .. }, _) => " (added by a conftest hook)",
+        (_, MarkerLevel::Function) => "",
+        (_, MarkerLevel::Class) => " (class)",
+        (_, MarkerLevel::Module) => " (module)",
     };
     format!(
         "{}{level} {}",
@@ -851,7 +853,7 @@ fn marker_audit(out: &mut String, cx: &Ctx) {
         let change = match v
             .isolation_markers
             .iter()
-            .filter_map(|m| sites.get(&(v.module, m.span)))
+            .filter_map(|m| sites.get(&(m.site_module(v.module), m.span)))
             .find(|(site_v, n)| *n > 1 && site_v < &mv)
         {
             Some((site_v, n)) if matches!(mv, MarkerVerdict::Defensive | MarkerVerdict::Legacy) => format!(

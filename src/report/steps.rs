@@ -395,7 +395,7 @@ pub fn classified(cx: &Ctx, honour: bool, removed: &BTreeSet<(usize, Span)>) -> 
             let marked = honour
                 && v.isolation_markers
                     .iter()
-                    .any(|m| !removed.contains(&(v.module, m.span)));
+                    .any(|m| !removed.contains(&(m.site_module(v.module), m.span)));
             Classified {
                 nodeid: v.nodeid.clone(),
                 class: if marked { TestClass::Serial } else { v.class },
@@ -443,7 +443,7 @@ fn marker_steps(cx: &Ctx, planner: &Planner) -> Vec<Step> {
                 let v = &a.verdicts[i];
                 v.isolation_markers
                     .iter()
-                    .all(|m| markers.contains(&(v.module, m.span)))
+                    .all(|m| markers.contains(&(m.site_module(v.module), m.span)))
             })
             .collect();
         let makespan = match (&honoured, planner.plan(classified(cx, true, &markers))) {

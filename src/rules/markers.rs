@@ -69,6 +69,7 @@ fn site_key(m: &Marker) -> Span {
     match &m.site {
         MarkerSite::Decorator(s) | MarkerSite::Assignment(s) => *s,
         MarkerSite::ListElement { element, .. } => *element,
+        MarkerSite::Hook { span, .. } => *span,
     }
 }
 
@@ -109,11 +110,15 @@ fn collect_sites(a: &Analysis) -> Vec<Site<'_>> {
     let mut sites: BTreeMap<(usize, Span, String), Site> = BTreeMap::new();
     for v in &a.verdicts {
         for m in &v.isolation_markers {
-            let key = (v.module, site_key(m), m.name.clone());
+            let module = match m.site {
+                MarkerSite::Hook { module, .. } => module,
+                _ => v.module,
+            };
+            let key = (module, site_key(m), m.name.clone());
             sites
                 .entry(key)
                 .or_insert_with(|| Site {
-                    module: v.module,
+                    module,
                     marker: m,
                     tests: Vec::new(),
                 })
@@ -166,6 +171,8 @@ fn edit(text: &SourceText, start: usize, end: usize, content: String) -> Edit {
 /// Edits that remove the marker at its site.
 fn removal(text: &SourceText, m: &Marker) -> Option<Vec<Edit>> {
     match &m.site {
+        // ISO508 speaks for hook-added markers; removing the call is a design change.
+        MarkerSite::Hook { .. } => None,
         MarkerSite::Decorator(span) | MarkerSite::Assignment(span) => {
             let (s, e) = whole_lines(text, *span)?;
             Some(vec![edit(text, s, e, String::new())])
@@ -294,6 +301,10 @@ fn summary_of(tests: &[&Verdict]) -> String {
 pub fn marker_findings(a: &Analysis, sel: &Selection, out: &mut Vec<Finding>) {
     let sites = collect_sites(a);
     for s in &sites {
+        if matches!(s.marker.site, MarkerSite::Hook { .. }) {
+            // Reported once by ISO508, with the counts of what it marks.
+            continue;
+        }
         let text = &a.texts[s.module];
         let verdict = strongest(&s.tests);
         let n = s.tests.len();
@@ -512,27 +523,76 @@ fn registration_findings(a: &Analysis, out: &mut Vec<Finding>) {
 
 /// Isolation marker names added by conftest hooks.
 fn auto_marked(a: &Analysis) -> BTreeSet<String> {
-    auto_markings(a).into_iter().map(|m| m.marker).collect()
+    auto_markings(&a.suite, &a.project.settings.isolation_markers)
+        .into_iter()
+        .map(|m| m.marker)
+        .collect()
 }
 
-struct AutoMark {
-    module: usize,
-    span: Span,
-    marker: String,
-    patterns: Vec<String>,
+/// An isolation marker a conftest hook adds at collection time, and the
+/// tests it reaches.
+pub struct AutoMark {
+    pub module: usize,
+    pub span: Span,
+    pub marker: String,
+    /// Strings the enclosing `if` tests against (`"integration" in item.nodeid`).
+    pub patterns: Vec<String>,
+    /// Nodeids of the tests below the hook's conftest that it marks.
+    pub tests: Vec<String>,
 }
 
-/// `item.add_marker(pytest.mark.serial)` inside `pytest_collection_modifyitems`.
-fn auto_markings(a: &Analysis) -> Vec<AutoMark> {
+impl AutoMark {
+    /// The marker as the audit sees it on each test it reaches.
+    pub fn as_marker(&self) -> Marker {
+        Marker {
+            name: self.marker.clone(),
+            level: crate::pytest::MarkerLevel::Module,
+            reason: None,
+            call: None,
+            span: self.span,
+            site: MarkerSite::Hook {
+                module: self.module,
+                span: self.span,
+            },
+            str_args: Vec::new(),
+            args: Vec::new(),
+            keywords: Vec::new(),
+        }
+    }
+}
+
+/// `item.add_marker(pytest.mark.serial)` inside `pytest_collection_modifyitems`,
+/// with the tests it applies to: those below the hook's conftest whose nodeid
+/// contains one of the strings its `if` tests (all of them when there is none).
+pub fn auto_markings(suite: &crate::graph::Suite, isolation_markers: &[String]) -> Vec<AutoMark> {
     let mut out = Vec::new();
-    for (mi, m) in a.suite.modules.iter().enumerate() {
+    for (mi, m) in suite.modules.iter().enumerate() {
         for h in &m.hooks {
             if h.name != "pytest_collection_modifyitems" && h.name != "pytest_itemcollected" {
                 continue;
             }
             let mut found = Vec::new();
-            walk_hook(&h.func.body, &mut Vec::new(), &mut found, a, mi);
-            out.extend(found);
+            walk_hook(&h.func.body, &mut Vec::new(), &mut found, &m.imports, mi);
+            for mut am in found {
+                if !isolation_markers.contains(&am.marker) {
+                    continue;
+                }
+                let scope = if m.dir.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}/", m.dir)
+                };
+                am.tests = suite
+                    .tests()
+                    .filter(|t| suite.modules[t.module].rel.starts_with(&scope))
+                    .filter(|t| {
+                        am.patterns.is_empty()
+                            || am.patterns.iter().any(|p| t.nodeid.contains(p.as_str()))
+                    })
+                    .map(|t| t.nodeid.clone())
+                    .collect();
+                out.push(am);
+            }
         }
     }
     out
@@ -542,7 +602,7 @@ fn walk_hook(
     body: &[Stmt],
     conds: &mut Vec<String>,
     out: &mut Vec<AutoMark>,
-    a: &Analysis,
+    imports: &crate::pytest::imports::Imports,
     mi: usize,
 ) {
     use crate::python::ir::StmtKind;
@@ -551,16 +611,16 @@ fn walk_hook(
             StmtKind::If { test, body, orelse } => {
                 let before = conds.len();
                 collect_strings(test, conds);
-                walk_hook(body, conds, out, a, mi);
+                walk_hook(body, conds, out, imports, mi);
                 conds.truncate(before);
-                walk_hook(orelse, conds, out, a, mi);
+                walk_hook(orelse, conds, out, imports, mi);
             }
             _ => {
                 for e in s.exprs() {
-                    find_add_marker(e, conds, out, a, mi);
+                    find_add_marker(e, conds, out, imports, mi);
                 }
                 for b in s.blocks() {
-                    walk_hook(b, conds, out, a, mi);
+                    walk_hook(b, conds, out, imports, mi);
                 }
             }
         }
@@ -576,29 +636,32 @@ fn collect_strings(e: &Expr, out: &mut Vec<String>) {
     }
 }
 
-fn find_add_marker(e: &Expr, conds: &[String], out: &mut Vec<AutoMark>, a: &Analysis, mi: usize) {
+fn find_add_marker(
+    e: &Expr,
+    conds: &[String],
+    out: &mut Vec<AutoMark>,
+    imports: &crate::pytest::imports::Imports,
+    mi: usize,
+) {
     if let ExprKind::Call(c) = &e.kind {
-        if let ExprKind::Attribute { attr, .. } = &c.func.kind {
-            if attr == "add_marker" {
-                if let Some(name) = marker_name(c, a, mi) {
-                    if a.project.settings.isolation_markers.contains(&name) {
-                        out.push(AutoMark {
-                            module: mi,
-                            span: e.span,
-                            marker: name,
-                            patterns: conds.to_vec(),
-                        });
-                    }
-                }
+        if matches!(&c.func.kind, ExprKind::Attribute { attr, .. } if attr == "add_marker") {
+            if let Some(name) = marker_name(c, imports) {
+                out.push(AutoMark {
+                    module: mi,
+                    span: e.span,
+                    marker: name,
+                    patterns: conds.to_vec(),
+                    tests: Vec::new(),
+                });
             }
         }
     }
     for ch in e.children() {
-        find_add_marker(ch, conds, out, a, mi);
+        find_add_marker(ch, conds, out, imports, mi);
     }
 }
 
-fn marker_name(c: &Call, a: &Analysis, mi: usize) -> Option<String> {
+fn marker_name(c: &Call, imports: &crate::pytest::imports::Imports) -> Option<String> {
     let arg = c.args.first()?;
     if let Some(s) = arg.as_str() {
         return Some(s.to_string());
@@ -607,28 +670,24 @@ fn marker_name(c: &Call, a: &Analysis, mi: usize) -> Option<String> {
         ExprKind::Call(inner) => &inner.func,
         _ => arg,
     };
-    let q = a.suite.modules[mi].imports.qualify(callee)?;
+    let q = imports.qualify(callee)?;
     q.strip_prefix("pytest.mark.").map(str::to_string)
 }
 
 fn auto_marking_findings(a: &Analysis, out: &mut Vec<Finding>) {
-    let tests: Vec<_> = a.suite.tests().collect();
-    for am in auto_markings(a) {
-        let matched: Vec<usize> = (0..tests.len())
-            .filter(|&i| {
-                am.patterns.is_empty()
-                    || am
-                        .patterns
-                        .iter()
-                        .any(|p| tests[i].nodeid.contains(p.as_str()))
-            })
-            .collect();
-        let needed = matched
+    let class_of: std::collections::HashMap<&str, TestClass> = a
+        .verdicts
+        .iter()
+        .map(|v| (v.nodeid.as_str(), v.class))
+        .collect();
+    for am in auto_markings(&a.suite, &a.project.settings.isolation_markers) {
+        let needed = am
+            .tests
             .iter()
-            .filter(|&&i| a.verdicts[i].class != TestClass::Parallel)
+            .filter(|t| !matches!(class_of.get(t.as_str()), Some(TestClass::Parallel) | None))
             .count();
         let what = if am.patterns.is_empty() {
-            "every collected test".to_string()
+            "every test below its conftest".to_string()
         } else {
             format!(
                 "tests matching {}",
@@ -639,18 +698,17 @@ fn auto_marking_findings(a: &Analysis, out: &mut Vec<Finding>) {
                     .join(" or ")
             )
         };
+        let n = am.tests.len();
         let f = finding_at(
             a,
             "ISO508",
             am.module,
             am.span,
             format!(
-                "a conftest hook adds the `{}` marker to {what}: {} test{} here, of which isoaudit finds {} needing coordination and {} safe to run in parallel; fix: mark only the tests that share something, or drop the hook and run with `isoaudit run`",
+                "a conftest hook adds the `{}` marker to {what}: {n} test{} here, of which isoaudit finds {needed} needing coordination and {} safe to run in parallel; fix: mark only the tests that share something, or drop the hook and run with `isoaudit run`",
                 am.marker,
-                matched.len(),
-                if matched.len() == 1 { "" } else { "s" },
-                needed,
-                matched.len() - needed
+                if n == 1 { "" } else { "s" },
+                n - needed
             ),
         );
         out.push(f);

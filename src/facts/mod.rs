@@ -1038,6 +1038,17 @@ impl<'w, 'a> Walker<'w, 'a> {
         if q == "os.environ" {
             return;
         }
+        if q == "sys" && matches!(attr, "path" | "modules") {
+            let (code, key) = if attr == "path" {
+                ("ISO403", "sys.path".to_string())
+            } else {
+                ("ISO404", "sys.modules:*".to_string())
+            };
+            self.hazard(code, Some(key), Effect::Order, span,
+                format!("replaces `sys.{attr}` for the whole worker process; imports in later tests on the same worker resolve differently"),
+                "use `monkeypatch.syspath_prepend(...)` / `monkeypatch.setitem(sys.modules, ...)`, which restore it after the test");
+            return;
+        }
         let last = parts.last().copied().unwrap_or(head);
         let singleton = last.chars().next().is_some_and(char::is_uppercase);
         let (code, what) = if singleton {
@@ -2074,7 +2085,9 @@ impl<'w, 'a> Walker<'w, 'a> {
     }
 
     fn heavy_call(&mut self, c: &Call, q: &str, method: Option<&str>, span: Span) {
-        if catalog::is_model_loader(q, method) {
+        // Loading a file the test itself wrote under `tmp_path` is no model.
+        let private_file = c.args.first().is_some_and(|a| self.eval(a).is_unique());
+        if catalog::is_model_loader(q, method) && !private_file {
             if q == "timm.create_model"
                 && !matches!(
                     c.keyword("pretrained").map(|k| &k.kind),
@@ -2246,6 +2259,13 @@ impl<'w, 'a> Walker<'w, 'a> {
     }
 
     fn with_mitigation(&mut self, ctx: &Expr) {
+        if let ExprKind::Call(c) = &ctx.kind {
+            if self.q(&c.func).as_deref() == Some("contextlib.chdir")
+                && c.args.first().is_some_and(|a| self.eval(a).is_unique())
+            {
+                self.out.chdir_unique = true;
+            }
+        }
         let keys = self.patch_keys(ctx);
         if !keys.is_empty() {
             self.out

@@ -127,6 +127,16 @@ pub fn decode(bytes: &[u8]) -> Result<String, SourceProblem> {
     }
     if let Some(label) = declared_encoding(bytes) {
         let norm = label.to_ascii_lowercase().replace('_', "-");
+        if matches!(norm.as_str(), "ascii" | "us-ascii" | "646") {
+            // WHATWG maps "ascii" to windows-1252; Python does not.
+            return match bytes.iter().position(|b| *b >= 0x80) {
+                None => Ok(String::from_utf8_lossy(bytes).into_owned()),
+                Some(offset) => Err(SourceProblem::Undecodable {
+                    message: format!("byte {offset} is not ASCII, the declared encoding"),
+                    offset,
+                }),
+            };
+        }
         if !matches!(norm.as_str(), "utf-8" | "utf8" | "utf-8-sig") {
             // Python's codec names that WHATWG labels spell differently.
             let label_for_lookup = match norm.as_str() {
@@ -276,6 +286,15 @@ mod tests {
         assert_eq!(decode(b"\xEF\xBB\xBFx = 1\n").unwrap(), "x = 1\n");
         let latin = b"# -*- coding: latin-1 -*-\ns = '\xe9'\n";
         assert!(decode(latin).unwrap().contains('\u{e9}'));
+    }
+
+    #[test]
+    fn ascii_declaration_rejects_high_bytes() {
+        assert!(decode(b"# coding: ascii\nx = 1\n").is_ok());
+        assert!(matches!(
+            decode(b"# coding: ascii\nx = '\xe9'\n"),
+            Err(SourceProblem::Undecodable { offset: 21, .. })
+        ));
     }
 
     #[test]

@@ -123,13 +123,26 @@ fn structure_findings(a: &Analysis, out: &mut Vec<Finding>) {
             let Some(&(mi, span)) = sites.get(&requester) else {
                 continue;
             };
-            let mut f = finding_at(
-                a,
-                "ISO004",
-                mi,
-                span,
-                format!("fixture `{name}` is not defined in this module, its classes, the conftest.py files above it or the known plugins; isoaudit cannot see what it shares; fix: define it in a conftest.py, or add the plugin that provides it"),
-            );
+            // A fixture asking for its own name with nothing outer to override.
+            let self_request =
+                requester.rsplit("::").next() == Some(name.as_str()) && chain.len() > 1;
+            let mut f = if self_request {
+                finding_at(
+                    a,
+                    "ISO005",
+                    mi,
+                    span,
+                    format!("fixture `{name}` requests itself and no outer fixture of that name exists; pytest fails with a recursive dependency error; fix: rename the parameter, or define the outer `{name}` it means to override"),
+                )
+            } else {
+                finding_at(
+                    a,
+                    "ISO004",
+                    mi,
+                    span,
+                    format!("fixture `{name}` is not defined in this module, its classes, the conftest.py files above it or the known plugins; isoaudit cannot see what it shares; fix: define it in a conftest.py, or add the plugin that provides it"),
+                )
+            };
             f.test = Some(t.nodeid.clone());
             f.chain = chain.clone();
             out.push(f);

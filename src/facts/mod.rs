@@ -125,9 +125,28 @@ pub fn analyze(suite: &Suite, opts: &FactsOptions) -> Facts {
         .zip(params.into_par_iter())
         .map(|((mi, t), params)| an.walk_function(*mi, &t.func, params, true, 0))
         .collect();
-    Facts {
+    let mut facts = Facts {
         fixtures: an.memo.clone(),
         tests: test_facts,
+    };
+    drop_unwritten_reads(&mut facts);
+    facts
+}
+
+/// Reads only matter when something writes the same key; dropping the rest
+/// keeps large suites' memory down (most attribute reads are of functions).
+fn drop_unwritten_reads(facts: &mut Facts) {
+    let written: BTreeSet<String> = facts
+        .fixtures
+        .values()
+        .chain(facts.tests.iter())
+        .flat_map(|f| f.hazards.iter())
+        .filter(|h| h.effect == Effect::Order)
+        .filter_map(|h| h.key.clone())
+        .collect();
+    let keep = |k: &String| key_covered(k, &written);
+    for f in facts.fixtures.values_mut().chain(facts.tests.iter_mut()) {
+        f.reads.retain(keep);
     }
 }
 

@@ -533,6 +533,10 @@ impl<'w, 'a> Walker<'w, 'a> {
     }
 
     fn name_value(&mut self, n: &str, d: u32) -> Val {
+        if n == "__file__" && !self.locals.contains_key(n) {
+            // Relative to the rootdir: files next to the tests are shared too.
+            return Val::Str(self.module.rel.clone());
+        }
         if let Some(v) = self.locals.get(n) {
             if !self.globals.contains(n) {
                 return v.clone();
@@ -647,6 +651,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                     .unwrap_or(Val::Unknown);
             }
             "socket.socket" => return Val::Obj(Obj::Socket),
+            "logging.getLogger" => return Val::Obj(Obj::Logger),
             "sqlite3.connect" => {
                 return match c.arg(0, "database").map(|a| self.eval_depth(a, d + 1)) {
                     Some(Val::Str(p))
@@ -1046,14 +1051,15 @@ impl<'w, 'a> Walker<'w, 'a> {
         if matches!(head, "self" | "cls") || self.params.contains(head) || self.is_local(head) {
             return;
         }
-        let Some(q) = self.q(base) else { return };
-        let key = format!("attr:{q}.{attr}");
+        let Some(mut q) = self.q(base) else { return };
         if !self.imports.is_imported(head) {
-            // A module-level object of this module.
-            if !self.module.constants.contains_key(head) {
+            // A module-level object or class of this module.
+            if !self.module.constants.contains_key(head) && !self.module.classes.contains(head) {
                 return;
             }
+            q = format!("{}.{q}", self.module.dotted);
         }
+        let key = format!("attr:{q}.{attr}");
         if q == "os.environ" {
             return;
         }
@@ -1113,6 +1119,8 @@ impl<'w, 'a> Walker<'w, 'a> {
 
     fn container_write(&mut self, base: &Expr, span: Span) {
         let key = match &base.kind {
+            // `CATALOG["A1"]["price"] = 0` mutates `CATALOG`.
+            ExprKind::Subscript { value, .. } => return self.container_write(value, span),
             ExprKind::Name(n) if self.params.contains(n) && !self.globals.contains(n) => {
                 self.out.mutated_params.insert(n.clone());
                 if let Some(Val::Container(k)) = self.locals.get(n).cloned() {
@@ -1305,7 +1313,17 @@ impl<'w, 'a> Walker<'w, 'a> {
 
     fn read_attr(&mut self, e: &Expr) {
         let Some(parts) = e.dotted() else { return };
-        if parts.len() < 2 || !self.imports.is_imported(parts[0]) || self.is_local(parts[0]) {
+        if parts.len() < 2 || self.is_local(parts[0]) {
+            return;
+        }
+        if !self.imports.is_imported(parts[0]) {
+            if self.module.classes.contains(parts[0])
+                || self.module.constants.contains_key(parts[0])
+            {
+                self.out
+                    .reads
+                    .insert(format!("attr:{}.{}", self.module.dotted, parts.join(".")));
+            }
             return;
         }
         if let Some(q) = self.q(e) {
@@ -1498,7 +1516,7 @@ impl<'w, 'a> Walker<'w, 'a> {
             }
             PathClass::Relative(_) => {
                 self.hazard("ISO103", Some(key), Effect::Shared, span,
-                    format!("{verb} `{shown}` relative to the working directory, which every xdist worker shares (they all start in the rootdir)"),
+                    format!("{verb} `{shown}`, a fixed path under the rootdir, where every xdist worker starts and which they all share"),
                     "write under `tmp_path`, or `monkeypatch.chdir(tmp_path)` first");
             }
             PathClass::Absolute(_) => {
@@ -2073,6 +2091,10 @@ impl<'w, 'a> Walker<'w, 'a> {
             }
             if recv_q.starts_with("logging.") {
                 self.setting_hazard("logging", recv_q, span);
+                return;
+            }
+            if matches!(recv, Some(Val::Obj(Obj::Logger))) {
+                self.setting_hazard("logging", "logger.setLevel", span);
                 return;
             }
         }

@@ -30,6 +30,8 @@ pub enum Obj {
     Mutable,
     /// A process-wide singleton (`Settings.instance()`), by qualified class.
     Singleton(String),
+    /// A `logging.Logger`: process-wide, whatever variable holds it.
+    Logger,
 }
 
 impl Val {

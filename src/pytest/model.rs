@@ -178,6 +178,8 @@ pub struct ModuleModel {
     pub uses_pytest: bool,
     /// `from x import *` at module level: names may come from anywhere.
     pub star_import: bool,
+    /// Names of module-level classes (their attributes are process-wide).
+    pub classes: BTreeSet<String>,
 }
 
 impl ModuleModel {
@@ -1145,6 +1147,7 @@ pub fn extract(
         module_markers,
                 suppressions: suppressions(module, source),
         uses_pytest,
+                classes: ex.classes.keys().cloned().collect(),
         star_import: module.body.iter().any(|s| {
             matches!(&s.kind, StmtKind::ImportFrom { names, .. } if names.iter().any(|a| a.name == "*"))
         }),

@@ -53,20 +53,45 @@ impl Imports {
                 level,
                 names,
             } => {
-                let base = match (module, level) {
-                    (Some(m), 0) => m.clone(),
-                    (Some(m), _) => format!(".{m}"),
-                    (None, _) => ".".to_string(),
-                };
+                // Relative imports keep one dot per level, resolved later
+                // by `resolve_relative`.
+                let dots = ".".repeat(*level as usize);
                 for a in names {
                     if a.name == "*" {
                         continue;
                     }
                     let local = a.asname.clone().unwrap_or_else(|| a.name.clone());
-                    self.map.insert(local, format!("{base}.{}", a.name));
+                    let target = match module {
+                        Some(m) => format!("{dots}{m}.{}", a.name),
+                        None => format!("{dots}{}", a.name),
+                    };
+                    self.map.insert(local, target);
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Rewrites relative imports (`from .admin import X` -> `pkg.admin.X`)
+    /// against the dotted name of the module they appear in.
+    pub fn resolve_relative(&mut self, module_dotted: &str) {
+        for target in self.map.values_mut() {
+            if !target.starts_with('.') {
+                continue;
+            }
+            let level = target.chars().take_while(|c| *c == '.').count();
+            let rest = &target[level..];
+            let mut parts: Vec<&str> = module_dotted.split('.').collect();
+            // One dot is the module's own package; each further dot goes up.
+            for _ in 0..level {
+                parts.pop();
+            }
+            let base = parts.join(".");
+            *target = match (base.is_empty(), rest.is_empty()) {
+                (true, _) => rest.to_string(),
+                (false, true) => base,
+                (false, false) => format!("{base}.{rest}"),
+            };
         }
     }
 
@@ -116,6 +141,18 @@ mod tests {
             panic!()
         };
         imports.qualify(value)
+    }
+
+    #[test]
+    fn relative_imports_resolve_against_the_package() {
+        let m = parse(
+            "from .admin import Site\nfrom ..helpers import io\nfrom . import util\n".to_string(),
+        );
+        let mut imports = Imports::from_body(&m.module.body);
+        imports.resolve_relative("tests.admin_views.test_actions");
+        assert_eq!(imports.get("Site"), Some("tests.admin_views.admin.Site"));
+        assert_eq!(imports.get("io"), Some("tests.helpers.io"));
+        assert_eq!(imports.get("util"), Some("tests.admin_views.util"));
     }
 
     #[test]

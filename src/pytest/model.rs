@@ -1073,7 +1073,8 @@ pub fn extract(
     source: &crate::python::SourceText,
     rules: &NameRules,
 ) -> ModuleModel {
-    let imports = Imports::from_body(&module.body);
+    let mut imports = Imports::from_body(&module.body);
+    imports.resolve_relative(&rel.trim_end_matches(".py").replace('/', "."));
     let mut ex = Extractor {
         rules,
         imports,

@@ -372,12 +372,6 @@ pub fn classify(
                 order.insert(key.clone());
             }
         }
-        if std::env::var_os("ISOAUDIT_DEBUG_CLASSIFY").is_some() {
-            eprintln!(
-                "{}: order={order:?} reads={:?} own_overrides={:?}",
-                v.nodeid, reads[i], facts.tests[i].overrides
-            );
-        }
         let analysed = if serial {
             TestClass::Serial
         } else if heavy {

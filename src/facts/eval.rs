@@ -1,0 +1,535 @@
+//! Value evaluation: what an expression is worth to the analysis (a fixed
+//! string or port, something unique per test or worker, a handle on a shared
+//! service, a singleton...), following locals, module constants, fixture
+//! values, pathlib joins, f-strings and `.format`.
+
+use super::*;
+
+impl<'w, 'a> Walker<'w, 'a> {
+    pub(super) fn eval(&mut self, e: &Expr) -> Val {
+        self.eval_depth(e, 0)
+    }
+
+    pub(super) fn eval_depth(&mut self, e: &Expr, d: u32) -> Val {
+        if d > 24 {
+            return Val::Unknown;
+        }
+        let v = self.eval_kind(e, d);
+        if v == Val::Unknown && self.derives_from_unique(e, d) {
+            // A name built from `worker_id`, `tmp_path`, a uuid... is unique too.
+            return Val::Unique;
+        }
+        v
+    }
+
+    pub(super) fn derives_from_unique(&mut self, e: &Expr, d: u32) -> bool {
+        if d > 8 || matches!(e.kind, ExprKind::Lambda(_) | ExprKind::Comprehension(_)) {
+            return false;
+        }
+        // `eval_depth` of a child already folds in the child's own taint.
+        e.children()
+            .into_iter()
+            .any(|c| self.eval_depth(c, d + 1).is_unique())
+    }
+
+    pub(super) fn eval_kind(&mut self, e: &Expr, d: u32) -> Val {
+        match &e.kind {
+            ExprKind::Str(s) => Val::Str(s.clone()),
+            ExprKind::Int(Some(n)) => Val::Int(*n),
+            ExprKind::Name(n) => self.name_value(n, d),
+            ExprKind::FString(parts) => {
+                let vals: Vec<Val> = parts
+                    .iter()
+                    .map(|p| match p {
+                        FPart::Lit(s) => Val::Str(s.clone()),
+                        FPart::Expr(x) => self.eval_depth(x, d + 1),
+                    })
+                    .collect();
+                Val::concat(vals)
+            }
+            ExprKind::BinOp { left, op, right } => {
+                let l = self.eval_depth(left, d + 1);
+                let r = self.eval_depth(right, d + 1);
+                match op {
+                    BinOp::Div => match (&l, &r) {
+                        (Val::Unique, _) | (_, Val::Unique) => Val::Unique,
+                        (Val::Str(a), Val::Str(b)) => Val::Str(join_path(a, b)),
+                        _ => Val::Unknown,
+                    },
+                    BinOp::Add => Val::concat([l, r]),
+                    BinOp::Mod => match (&l, &r) {
+                        (_, Val::Unique) => Val::Unique,
+                        (Val::Str(fmt), Val::Str(_) | Val::Int(_)) => {
+                            let arg = match &r {
+                                Val::Str(s) => s.clone(),
+                                Val::Int(n) => n.to_string(),
+                                _ => String::new(),
+                            };
+                            Val::Str(percent_format(fmt, &[arg]))
+                        }
+                        (Val::Str(fmt), Val::Tuple(items)) => {
+                            if items.iter().any(|i| matches!(i, Val::Unique)) {
+                                return Val::Unique;
+                            }
+                            let args: Option<Vec<String>> = items
+                                .iter()
+                                .map(|i| match i {
+                                    Val::Str(s) => Some(s.clone()),
+                                    Val::Int(n) => Some(n.to_string()),
+                                    _ => None,
+                                })
+                                .collect();
+                            match args {
+                                Some(a) => Val::Str(percent_format(fmt, &a)),
+                                None => Val::Unknown,
+                            }
+                        }
+                        _ => Val::Unknown,
+                    },
+                    _ => Val::Unknown,
+                }
+            }
+            ExprKind::Tuple(items) | ExprKind::List(items) if d < 4 && items.len() <= 8 => {
+                let vals = items.iter().map(|i| self.eval_depth(i, d + 1)).collect();
+                if matches!(e.kind, ExprKind::List(_)) {
+                    Val::Obj(Obj::Mutable)
+                } else {
+                    Val::Tuple(vals)
+                }
+            }
+            ExprKind::List(_) | ExprKind::Dict(_) | ExprKind::Set(_) => Val::Obj(Obj::Mutable),
+            ExprKind::Attribute { value, attr } => self.attr_value(e, value, attr, d),
+            ExprKind::Subscript { value, index } => {
+                if self.is_os_environ(value) {
+                    if let Some(Val::Str(k)) = Some(self.eval_depth(index, d + 1)) {
+                        if catalog::is_worker_env(&k) {
+                            return Val::Unique;
+                        }
+                    }
+                }
+                Val::Unknown
+            }
+            ExprKind::Call(c) => self.call_value(c, d),
+            ExprKind::Await(x) => self.eval_depth(x, d + 1),
+            _ => Val::Unknown,
+        }
+    }
+
+    pub(super) fn name_value(&mut self, n: &str, d: u32) -> Val {
+        if n == "__file__" && !self.locals.contains_key(n) {
+            // Relative to the rootdir: files next to the tests are shared too.
+            return Val::Str(self.module.rel.clone());
+        }
+        if let Some(v) = self.locals.get(n) {
+            if !self.globals.contains(n) {
+                return v.clone();
+            }
+        }
+        if self.imports.is_imported(n) {
+            return Val::Unknown;
+        }
+        if let Some(c) = self.module.constants.get(n) {
+            let c = c.clone();
+            let v = self.eval_depth(&c, d + 1);
+            return match v {
+                Val::Obj(Obj::Mutable) => {
+                    Val::Container(format!("state:{}.{}", self.module.dotted, n))
+                }
+                other => other,
+            };
+        }
+        Val::Unknown
+    }
+
+    pub(super) fn attr_value(&mut self, whole: &Expr, value: &Expr, attr: &str, d: u32) -> Val {
+        let base = self.eval_depth(value, d + 1);
+        match (&base, attr) {
+            (Val::Unique, _) => Val::Unique,
+            (Val::Str(p), "parent") => Val::Str(dirname(p)),
+            (Val::Str(_), "name" | "stem" | "suffix") => Val::Unknown,
+            (Val::Obj(Obj::Service(k)), _) => Val::Obj(Obj::Service(k.clone())),
+            (Val::Obj(Obj::PrivateService), _) => Val::Obj(Obj::PrivateService),
+            (Val::Obj(Obj::Singleton(q)), _) => {
+                self.out.reads.insert(format!("attr:{q}.{attr}"));
+                Val::Unknown
+            }
+            _ => {
+                // `tempfile.tempdir`, `settings.CACHE` (a module attribute).
+                let _ = whole;
+                Val::Unknown
+            }
+        }
+    }
+
+    /// `~`, unless this body pointed HOME somewhere unique.
+    pub(super) fn home_dir(&self) -> Val {
+        match self.env_values.get("HOME") {
+            Some(v) if v.is_unique() => Val::Unique,
+            _ => Val::Str("~".into()),
+        }
+    }
+
+    pub(super) fn is_os_environ(&self, e: &Expr) -> bool {
+        self.q(e).as_deref() == Some("os.environ")
+    }
+
+    pub(super) fn call_value(&mut self, c: &Call, d: u32) -> Val {
+        let q = self.q(&c.func).unwrap_or_default();
+        let method = match &c.func.kind {
+            ExprKind::Attribute { attr, .. } => Some(attr.as_str()),
+            _ => None,
+        };
+        if catalog::is_unique_source(&q) {
+            return Val::Unique;
+        }
+        if catalog::is_fake_service(&q) {
+            return Val::Obj(Obj::PrivateService);
+        }
+        match q.as_str() {
+            "tempfile.gettempdir" | "tempfile.gettempdirb" => return Val::Str("/tmp".into()),
+            "pathlib.Path.home" | "os.path.expanduser" if c.args.is_empty() => {
+                return self.home_dir();
+            }
+            "pathlib.Path" | "pathlib.PurePath" | "pathlib.PosixPath" | "os.path.join"
+            | "os.path.abspath" | "os.path.realpath" | "os.path.normpath" | "os.fspath"
+            | "os.path.expanduser" | "str" | "py.path.local" | "posixpath.join" => {
+                if c.args.is_empty() {
+                    return if q == "pathlib.Path" {
+                        Val::Str(".".into())
+                    } else {
+                        Val::Unknown
+                    };
+                }
+                let mut acc = Val::Str(String::new());
+                for a in &c.args {
+                    let v = self.eval_depth(a, d + 1);
+                    acc = match (acc, v) {
+                        (Val::Unique, _) | (_, Val::Unique) => Val::Unique,
+                        (Val::Str(x), Val::Str(y)) => Val::Str(join_path(&x, &y)),
+                        _ => Val::Unknown,
+                    };
+                }
+                return acc;
+            }
+            "os.path.dirname" => {
+                return match c.args.first().map(|a| self.eval_depth(a, d + 1)) {
+                    Some(Val::Str(p)) => Val::Str(dirname(&p)),
+                    Some(Val::Unique) => Val::Unique,
+                    _ => Val::Unknown,
+                }
+            }
+            "os.environ.get" | "os.getenv" => {
+                let key = c.args.first().map(|a| self.eval_depth(a, d + 1));
+                if let Some(Val::Str(k)) = &key {
+                    if catalog::is_worker_env(k) {
+                        return Val::Unique;
+                    }
+                }
+                // The default is what a CI run uses unless it sets the variable.
+                return c
+                    .args
+                    .get(1)
+                    .or_else(|| c.keyword("default"))
+                    .map(|a| self.eval_depth(a, d + 1))
+                    .unwrap_or(Val::Unknown);
+            }
+            "socket.socket" => return Val::Obj(Obj::Socket),
+            "logging.getLogger" => return Val::Obj(Obj::Logger),
+            "sqlite3.connect" => {
+                return match c.arg(0, "database").map(|a| self.eval_depth(a, d + 1)) {
+                    Some(Val::Str(p))
+                        if p == ":memory:"
+                            || p.is_empty()
+                            || p.contains("mode=memory")
+                            || p.contains(":memory:")
+                            || p.contains("mode=ro") =>
+                    {
+                        Val::Obj(Obj::PrivateService)
+                    }
+                    Some(Val::Str(p)) if p.starts_with("file:") => {
+                        let path = p
+                            .trim_start_matches("file:")
+                            .split('?')
+                            .next()
+                            .unwrap_or("");
+                        match classify_path(path) {
+                            PathClass::NotShared => Val::Obj(Obj::PrivateService),
+                            pc => Val::Obj(Obj::Service(path_key(&pc))),
+                        }
+                    }
+                    Some(Val::Str(p)) => match classify_path(&p) {
+                        PathClass::NotShared => Val::Obj(Obj::PrivateService),
+                        pc => Val::Obj(Obj::Service(path_key(&pc))),
+                    },
+                    Some(Val::Unique) => Val::Obj(Obj::PrivateService),
+                    _ => Val::Unknown,
+                }
+            }
+            "dagster.DagsterInstance.get" => {
+                return match self.env_values.get("DAGSTER_HOME") {
+                    Some(v) if v.is_unique() => Val::Obj(Obj::PrivateService),
+                    Some(Val::Str(p)) => match classify_path(p) {
+                        PathClass::NotShared => Val::Obj(Obj::PrivateService),
+                        pc => Val::Obj(Obj::Service(path_key(&pc))),
+                    },
+                    _ => Val::Obj(Obj::Service("dagster:$DAGSTER_HOME".into())),
+                };
+            }
+            _ => {}
+        }
+        if catalog::is_container_constructor(&q) {
+            return Val::Obj(Obj::Mutable);
+        }
+        if let Some((scheme, _)) = catalog::service_constructor(&q) {
+            return self.service_value(c, scheme, d);
+        }
+        if let (Some(m), ExprKind::Attribute { value, .. }) = (method, &c.func.kind) {
+            let recv = self.eval_depth(value, d + 1);
+            if catalog::is_unique_method(m) && !matches!(recv, Val::Str(_)) {
+                return Val::Unique;
+            }
+            if catalog::is_singleton_accessor(m) {
+                if let Some(q) = self.q(value) {
+                    if q.rsplit('.')
+                        .next()
+                        .is_some_and(|l| l.chars().next().is_some_and(char::is_uppercase))
+                    {
+                        return Val::Obj(Obj::Singleton(q));
+                    }
+                }
+            }
+            match (&recv, m) {
+                (Val::Unique, _) => return Val::Unique,
+                (Val::Obj(Obj::Service(_)), "session" | "connect" | "cursor")
+                    if ["database", "db", "dbname"].iter().any(|k| {
+                        c.keyword(k)
+                            .is_some_and(|v| self.eval_depth(v, d + 1).is_unique())
+                    }) =>
+                {
+                    return Val::Obj(Obj::PrivateService)
+                }
+                (Val::Obj(Obj::Service(k)), _) => return Val::Obj(Obj::Service(k.clone())),
+                (Val::Obj(Obj::PrivateService), _) => return Val::Obj(Obj::PrivateService),
+                (Val::Str(p), "joinpath") => {
+                    let mut acc = Val::Str(p.clone());
+                    for a in &c.args {
+                        acc = match (acc, self.eval_depth(a, d + 1)) {
+                            (Val::Unique, _) | (_, Val::Unique) => Val::Unique,
+                            (Val::Str(x), Val::Str(y)) => Val::Str(join_path(&x, &y)),
+                            _ => Val::Unknown,
+                        };
+                    }
+                    return acc;
+                }
+                (Val::Str(p), "resolve" | "absolute" | "expanduser" | "strip" | "lower") => {
+                    return Val::Str(p.clone())
+                }
+                (Val::Str(p), "with_suffix" | "with_name") => {
+                    return match c.args.first().map(|a| self.eval_depth(a, d + 1)) {
+                        Some(Val::Str(s)) if m == "with_suffix" => {
+                            let stem = p.rsplit_once('.').map(|(a, _)| a).unwrap_or(p);
+                            Val::Str(format!("{stem}{s}"))
+                        }
+                        Some(Val::Str(s)) => Val::Str(join_path(&dirname(p), &s)),
+                        Some(Val::Unique) => Val::Unique,
+                        _ => Val::Unknown,
+                    }
+                }
+                (Val::Str(fmt), "format") => {
+                    let mut args = Vec::new();
+                    for a in c.args.iter().chain(c.keywords.iter().map(|k| &k.value)) {
+                        args.push(self.eval_depth(a, d + 1));
+                    }
+                    if args.iter().any(|a| matches!(a, Val::Unique)) {
+                        return Val::Unique;
+                    }
+                    if args.iter().all(|a| matches!(a, Val::Str(_) | Val::Int(_))) {
+                        return Val::Str(brace_format(fmt, c, &args));
+                    }
+                    return Val::Unknown;
+                }
+                _ => {}
+            }
+        }
+        Val::Unknown
+    }
+
+    /// The shared service a client constructor points at, or a private one.
+    pub(super) fn service_value(&mut self, c: &Call, scheme: &str, d: u32) -> Val {
+        let target = c
+            .args
+            .first()
+            .or_else(|| {
+                [
+                    "url",
+                    "uri",
+                    "dsn",
+                    "host",
+                    "hosts",
+                    "conninfo",
+                    "database_url",
+                    "endpoint_url",
+                ]
+                .iter()
+                .find_map(|k| c.keyword(k))
+            })
+            .map(|a| self.eval_depth(a, d + 1));
+        // A per-worker database name or index anywhere in the call.
+        for k in ["dbname", "database", "db", "name"] {
+            if let Some(v) = c.keyword(k) {
+                if self.eval_depth(v, d + 1).is_unique() {
+                    return Val::Obj(Obj::PrivateService);
+                }
+            }
+        }
+        match target {
+            Some(Val::Unique) => Val::Obj(Obj::PrivateService),
+            Some(Val::Str(s)) => {
+                let lower = s.to_ascii_lowercase();
+                if lower.starts_with("sqlite") {
+                    let path = s.split_once(":///").map(|(_, p)| p).unwrap_or("");
+                    if path.is_empty() || path.starts_with(":memory:") || lower == "sqlite://" {
+                        return Val::Obj(Obj::PrivateService);
+                    }
+                    let p = if let Some(abs) = path.strip_prefix('/') {
+                        format!("/{abs}")
+                    } else {
+                        path.to_string()
+                    };
+                    return match classify_path(&p) {
+                        PathClass::NotShared => Val::Obj(Obj::PrivateService),
+                        pc => Val::Obj(Obj::Service(path_key(&pc))),
+                    };
+                }
+                if let Some(k) = service_key(&s) {
+                    return Val::Obj(Obj::Service(format!("service:{k}")));
+                }
+                if scheme == "postgresql" && s.contains('=') {
+                    // libpq key=value DSN.
+                    let get = |name: &str| {
+                        s.split_whitespace()
+                            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                            .map(str::to_string)
+                    };
+                    let host = get("host").unwrap_or_else(|| "localhost".into());
+                    let db = get("dbname").unwrap_or_default();
+                    return Val::Obj(Obj::Service(format!("service:postgresql://{host}/{db}")));
+                }
+                // A bare host name.
+                let port = c
+                    .keyword("port")
+                    .map(|p| self.eval_depth(p, d + 1))
+                    .and_then(|p| p.as_port());
+                let db = self.database_keyword(c, d);
+                Val::Obj(Obj::Service(service_key_of(scheme, &s, port, db)))
+            }
+            None if !c.keywords.is_empty() || c.args.is_empty() => {
+                // Keyword-only clients default to localhost.
+                let port = c
+                    .keyword("port")
+                    .map(|p| self.eval_depth(p, d + 1))
+                    .and_then(|p| p.as_port());
+                let db = self.database_keyword(c, d);
+                if matches!(db, Some(Val::Unknown)) {
+                    return Val::Unknown;
+                }
+                Val::Obj(Obj::Service(service_key_of(scheme, "localhost", port, db)))
+            }
+            _ => Val::Unknown,
+        }
+    }
+
+    /// The value of a client's `dbname=`/`database=`/`db=` keyword.
+    pub(super) fn database_keyword(&mut self, c: &Call, d: u32) -> Option<Val> {
+        ["dbname", "database", "db"]
+            .iter()
+            .find_map(|k| c.keyword(k))
+            .map(|v| self.eval_depth(v, d + 1))
+    }
+}
+
+pub(super) fn service_key_of(
+    scheme: &str,
+    host: &str,
+    port: Option<i64>,
+    db: Option<Val>,
+) -> String {
+    let mut key = format!("service:{scheme}://{host}");
+    if let Some(p) = port {
+        key.push_str(&format!(":{p}"));
+    }
+    match db {
+        Some(Val::Str(x)) => key.push_str(&format!("/{x}")),
+        Some(Val::Int(x)) => key.push_str(&format!("/{x}")),
+        _ => {}
+    }
+    key
+}
+
+pub(super) fn percent_format(fmt: &str, args: &[String]) -> String {
+    let mut out = String::new();
+    let mut it = args.iter();
+    let mut chars = fmt.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '%' {
+            match chars.peek() {
+                Some('%') => {
+                    chars.next();
+                    out.push('%');
+                }
+                Some(_) => {
+                    // Skip the conversion spec up to its type letter.
+                    for n in chars.by_ref() {
+                        if n.is_ascii_alphabetic() {
+                            break;
+                        }
+                    }
+                    if let Some(a) = it.next() {
+                        out.push_str(a);
+                    }
+                }
+                None => out.push('%'),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub(super) fn brace_format(fmt: &str, c: &Call, args: &[Val]) -> String {
+    let named: HashMap<&str, &Val> = c
+        .keywords
+        .iter()
+        .zip(args.iter().skip(c.args.len()))
+        .filter_map(|(k, v)| Some((k.name.as_deref()?, v)))
+        .collect();
+    let mut out = String::new();
+    let mut auto = 0;
+    let mut rest = fmt;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        let field = &rest[open + 1..open + close];
+        let name = field.split([':', '!']).next().unwrap_or("");
+        let v = if name.is_empty() {
+            auto += 1;
+            args.get(auto - 1)
+        } else if let Ok(i) = name.parse::<usize>() {
+            args.get(i)
+        } else {
+            named.get(name).copied()
+        };
+        match v {
+            Some(Val::Str(s)) => out.push_str(s),
+            Some(Val::Int(n)) => out.push_str(&n.to_string()),
+            _ => out.push_str("{?}"),
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}

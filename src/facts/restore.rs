@@ -1,0 +1,268 @@
+//! Mitigations: context managers and decorators that restore what changes
+//! inside them, and the keys a body restores in teardown, `finally` blocks or
+//! finalizers.
+
+use super::*;
+
+impl<'w, 'a> Walker<'w, 'a> {
+    /// Key patterns a `with` context or patch decorator restores.
+    pub(super) fn patch_keys(&mut self, e: &Expr) -> Vec<String> {
+        let (callee, call) = match &e.kind {
+            ExprKind::Call(c) => (&c.func, Some(&**c)),
+            _ => (e, None),
+        };
+        let q = self.q(callee).unwrap_or_default();
+        let qn = q.trim_start_matches("unittest.");
+        let mut keys = Vec::new();
+        if let Some(k) = catalog::restoring_context(&q) {
+            keys.push(k.to_string());
+        }
+        if matches!(callee.kind, ExprKind::Attribute { ref attr, .. } if attr == "context") {
+            if let ExprKind::Attribute { value, .. } = &callee.kind {
+                if matches!(self.eval(value), Val::Obj(Obj::Monkeypatch))
+                    || self.q(value).as_deref() == Some("pytest.MonkeyPatch")
+                {
+                    keys.push("*".into());
+                }
+            }
+        }
+        let Some(call) = call else { return keys };
+        match qn {
+            "mock.patch.dict" => {
+                if let Some(t) = call.args.first() {
+                    let target = match self.eval(t) {
+                        Val::Str(s) => Some(s),
+                        _ => self.q(t),
+                    };
+                    match target.as_deref() {
+                        Some("os.environ") => keys.push("env:*".into()),
+                        Some("sys.modules") => keys.push("sys.modules:*".into()),
+                        Some(other) => {
+                            keys.push(format!("state:{other}"));
+                            keys.push(format!("attr:{other}"));
+                        }
+                        None => {}
+                    }
+                }
+            }
+            "mock.patch" => {
+                if let Some(Val::Str(t)) = call.args.first().map(|a| self.eval(a)) {
+                    keys.push(format!("attr:{t}"));
+                    keys.push(format!("state:{t}"));
+                    if t == "os.environ" {
+                        keys.push("env:*".into());
+                    }
+                }
+            }
+            "mock.patch.object" | "mock.patch.multiple" => {
+                if let Some(t) = call.args.first().and_then(|a| self.q(a)) {
+                    match call.args.get(1).map(|a| self.eval(a)) {
+                        Some(Val::Str(attr)) => keys.push(format!("attr:{t}.{attr}")),
+                        _ => keys.push(format!("attr:{t}.*")),
+                    }
+                    if t == "os" || t == "os.environ" {
+                        keys.push("env:*".into());
+                    }
+                }
+            }
+            _ => {}
+        }
+        keys
+    }
+
+    pub(super) fn with_mitigation(&mut self, ctx: &Expr) {
+        if let ExprKind::Call(c) = &ctx.kind {
+            if self.q(&c.func).as_deref() == Some("contextlib.chdir")
+                && c.args.first().is_some_and(|a| self.eval(a).is_unique())
+            {
+                self.out.chdir_unique = true;
+            }
+        }
+        let keys = self.patch_keys(ctx);
+        if !keys.is_empty() {
+            self.out
+                .mitigations
+                .insert("restoring context manager".into());
+        }
+        self.out.overrides.extend(keys.iter().cloned());
+        self.mitigating.extend(keys);
+    }
+
+    pub(super) fn decorator_mitigations(&mut self, decorators: &[Decorator]) {
+        for d in decorators {
+            let keys = self.patch_keys(&d.expr);
+            if !keys.is_empty() {
+                self.out.mitigations.insert("mock.patch".into());
+            }
+            self.out.overrides.extend(keys.iter().cloned());
+            self.mitigating.extend(keys);
+        }
+    }
+
+    /// Keys whose changes are undone: statements after a top-level `yield`,
+    /// `finally` blocks, and finalizer/cleanup callbacks.
+    pub(super) fn restored_keys(&mut self, body: &[Stmt]) -> BTreeSet<String> {
+        let mut restore_blocks: Vec<Vec<Stmt>> = Vec::new();
+        if let Some(pos) = body.iter().position(stmt_has_yield) {
+            restore_blocks.push(body[pos + 1..].to_vec());
+            // A yield inside `try`: the `finally` is teardown too (collected below).
+        }
+        collect_finally(body, &mut restore_blocks);
+        collect_finalizers(body, &mut restore_blocks);
+        let mut keys = BTreeSet::new();
+        for block in restore_blocks {
+            let mut probe = Walker {
+                an: self.an,
+                module: self.module,
+                mi: self.mi,
+                imports: self.imports.clone(),
+                locals: self.locals.clone(),
+                params: self.params.clone(),
+                globals: self.globals.clone(),
+                mitigating: Vec::new(),
+                out: FnFacts::default(),
+                function_scoped: self.function_scoped,
+                depth: 2,
+                env_values: HashMap::new(),
+                used_services: HashSet::new(),
+            };
+            // Globals declared anywhere in the function apply to teardown.
+            collect_globals(body, &mut probe.globals);
+            probe.block(&block);
+            for h in probe.out.hazards {
+                if h.effect == Effect::Order {
+                    if let Some(k) = h.key {
+                        keys.insert(k);
+                    }
+                }
+            }
+            // `os.environ.update(saved)` style restores cover every variable.
+            if block_mentions_environ_restore(&block, &self.imports) {
+                keys.insert("env:*".into());
+            }
+        }
+        keys
+    }
+}
+
+pub(super) fn stmt_has_yield(s: &Stmt) -> bool {
+    fn e_has(e: &Expr) -> bool {
+        matches!(e.kind, ExprKind::Yield(_)) || e.children().into_iter().any(e_has)
+    }
+    if matches!(s.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_)) {
+        return false;
+    }
+    s.exprs().into_iter().any(e_has) || s.blocks().into_iter().any(|b| b.iter().any(stmt_has_yield))
+}
+
+pub(super) fn collect_finally(body: &[Stmt], out: &mut Vec<Vec<Stmt>>) {
+    for s in body {
+        if let StmtKind::Try { finalbody, .. } = &s.kind {
+            if !finalbody.is_empty() {
+                out.push(finalbody.clone());
+            }
+        }
+        if !matches!(s.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_)) {
+            for b in s.blocks() {
+                collect_finally(b, out);
+            }
+        }
+    }
+}
+
+pub(super) fn collect_globals(body: &[Stmt], out: &mut HashSet<String>) {
+    for s in body {
+        if let StmtKind::Global(names) = &s.kind {
+            out.extend(names.iter().cloned());
+        }
+        for b in s.blocks() {
+            collect_globals(b, out);
+        }
+    }
+}
+
+pub(super) fn collect_finalizers(body: &[Stmt], out: &mut Vec<Vec<Stmt>>) {
+    let nested: HashMap<&str, &Function> = body
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StmtKind::FunctionDef(f) => Some((f.name.as_str(), &**f)),
+            _ => None,
+        })
+        .collect();
+    fn visit(e: &Expr, nested: &HashMap<&str, &Function>, out: &mut Vec<Vec<Stmt>>) {
+        if let ExprKind::Call(c) = &e.kind {
+            if let ExprKind::Attribute { attr, .. } = &c.func.kind {
+                if matches!(
+                    attr.as_str(),
+                    "addfinalizer" | "addCleanup" | "callback" | "enter_context"
+                ) {
+                    for a in &c.args {
+                        match &a.kind {
+                            ExprKind::Name(n) => {
+                                if let Some(f) = nested.get(n.as_str()) {
+                                    out.push(f.body.clone());
+                                }
+                            }
+                            ExprKind::Lambda(b) => out.push(vec![Stmt {
+                                kind: StmtKind::Expr((**b).clone()),
+                                span: b.span,
+                            }]),
+                            _ => {}
+                        }
+                    }
+                    // `addCleanup(os.chdir, old)` / `addCleanup(setattr, mod, "x", old)`.
+                    if let Some(first) = c.args.first() {
+                        if !matches!(first.kind, ExprKind::Lambda(_)) {
+                            out.push(vec![Stmt {
+                                kind: StmtKind::Expr(Expr {
+                                    kind: ExprKind::Call(Box::new(Call {
+                                        func: first.clone(),
+                                        args: c.args[1..].to_vec(),
+                                        keywords: Vec::new(),
+                                    })),
+                                    span: e.span,
+                                }),
+                                span: e.span,
+                            }]);
+                        }
+                    }
+                }
+            }
+        }
+        for ch in e.children() {
+            visit(ch, nested, out);
+        }
+    }
+    fn walk(body: &[Stmt], nested: &HashMap<&str, &Function>, out: &mut Vec<Vec<Stmt>>) {
+        for s in body {
+            for e in s.exprs() {
+                visit(e, nested, out);
+            }
+            for b in s.blocks() {
+                walk(b, nested, out);
+            }
+        }
+    }
+    walk(body, &nested, out);
+}
+
+pub(super) fn block_mentions_environ_restore(block: &[Stmt], imports: &Names) -> bool {
+    block.iter().any(|s| match &s.kind {
+        StmtKind::Expr(Expr {
+            kind: ExprKind::Call(c),
+            ..
+        }) => {
+            imports.qualify(&c.func).as_deref() == Some("os.environ.update")
+                && c.args
+                    .first()
+                    .is_some_and(|a| !matches!(a.kind, ExprKind::Dict(_)))
+        }
+        StmtKind::Assign { targets, .. } => targets
+            .iter()
+            .any(|t| imports.qualify(t).as_deref() == Some("os.environ")),
+        _ => s
+            .blocks()
+            .into_iter()
+            .any(|b| block_mentions_environ_restore(b, imports)),
+    })
+}

@@ -1,0 +1,599 @@
+//! The statement walker: binds locals, records writes to names, attributes,
+//! subscripts and the environment, and dispatches every call to the sinks.
+
+use super::*;
+
+impl<'w, 'a> Walker<'w, 'a> {
+    pub(super) fn block(&mut self, body: &[Stmt]) {
+        for s in body {
+            self.stmt(s);
+        }
+    }
+
+    pub(super) fn stmt(&mut self, s: &Stmt) {
+        match &s.kind {
+            StmtKind::Assign { targets, value } => {
+                self.scan(value);
+                let v = self.eval(value);
+                for t in targets {
+                    self.environ_assignment(t, value, &v, s.span);
+                }
+                for t in targets {
+                    self.assign(t, v.clone(), s.span);
+                }
+            }
+            StmtKind::AnnAssign { target, value } => {
+                if let Some(value) = value {
+                    self.scan(value);
+                    let v = self.eval(value);
+                    self.assign(target, v, s.span);
+                }
+            }
+            StmtKind::AugAssign { target, value } => {
+                self.scan(value);
+                match &target.kind {
+                    ExprKind::Name(n) if !self.is_local(n) || self.globals.contains(n) => {
+                        self.global_write(n, s.span)
+                    }
+                    _ => self.assign(target, Val::Unknown, s.span),
+                }
+            }
+            StmtKind::Delete(targets) => {
+                for t in targets {
+                    self.delete(t, s.span);
+                }
+            }
+            StmtKind::Global(names) => {
+                self.globals.extend(names.iter().cloned());
+            }
+            StmtKind::Expr(e) | StmtKind::Return(Some(e)) => {
+                self.scan(e);
+                let produced = match (&s.kind, &e.kind) {
+                    (StmtKind::Return(_), _) => Some(e),
+                    (_, ExprKind::Yield(Some(v))) => Some(&**v),
+                    _ => None,
+                };
+                if let Some(p) = produced {
+                    let v = self.eval(p);
+                    self.out.value.get_or_insert(v);
+                }
+            }
+            StmtKind::With { items, body } => {
+                let before = self.mitigating.len();
+                for it in items {
+                    self.scan(&it.context);
+                    let v = self.eval(&it.context);
+                    self.with_mitigation(&it.context);
+                    if let Some(t) = &it.target {
+                        let v = match &v {
+                            Val::Unknown => self.context_target_value(&it.context),
+                            other => other.clone(),
+                        };
+                        self.assign(t, v, s.span);
+                    }
+                }
+                self.block(body);
+                self.mitigating.truncate(before);
+            }
+            StmtKind::For {
+                target,
+                iter,
+                body,
+                orelse,
+            } => {
+                self.scan(iter);
+                self.assign(target, Val::Unknown, s.span);
+                self.block(body);
+                self.block(orelse);
+            }
+            _ => {
+                for e in s.exprs() {
+                    self.scan(e);
+                }
+                for b in s.blocks() {
+                    self.block(b);
+                }
+            }
+        }
+    }
+
+    /// Value bound by `with X as t` when X itself evaluated to nothing known.
+    pub(super) fn context_target_value(&mut self, ctx: &Expr) -> Val {
+        if let ExprKind::Call(c) = &ctx.kind {
+            let q = self.q(&c.func).unwrap_or_default();
+            if catalog::is_unique_source(&q) {
+                return Val::Unique;
+            }
+        }
+        Val::Unknown
+    }
+
+    /// `os.environ["K"] = value`: remember the value (DAGSTER_HOME decides
+    /// which Dagster instance `DagsterInstance.get()` opens).
+    pub(super) fn environ_assignment(&mut self, target: &Expr, value: &Expr, v: &Val, span: Span) {
+        let ExprKind::Subscript { value: base, index } = &target.kind else {
+            return;
+        };
+        if !self.is_os_environ(base) {
+            return;
+        }
+        let Val::Str(key) = self.eval(index) else {
+            return;
+        };
+        if v.is_unique() {
+            self.out.unique_env.insert(key.clone());
+        }
+        if key == "DAGSTER_HOME" {
+            self.dagster_home(value, span);
+        }
+        self.env_values.insert(key, v.clone());
+    }
+
+    pub(super) fn assign(&mut self, target: &Expr, v: Val, span: Span) {
+        match &target.kind {
+            ExprKind::Name(n) => {
+                if self.globals.contains(n) {
+                    self.global_write(n, span);
+                } else {
+                    self.locals.insert(n.clone(), v);
+                }
+            }
+            ExprKind::Tuple(items) | ExprKind::List(items) => {
+                for i in items {
+                    self.assign(i, Val::Unknown, span);
+                }
+            }
+            ExprKind::Starred(inner) => self.assign(inner, Val::Unknown, span),
+            ExprKind::Attribute { value, attr } => self.attr_write(value, attr, target.span),
+            ExprKind::Subscript { value, index } => self.subscript_write(value, index, target.span),
+            _ => {}
+        }
+    }
+
+    pub(super) fn delete(&mut self, t: &Expr, span: Span) {
+        match &t.kind {
+            ExprKind::Subscript { value, index } => self.subscript_write(value, index, t.span),
+            ExprKind::Attribute { value, attr } => self.attr_write(value, attr, t.span),
+            ExprKind::Name(n) if self.globals.contains(n) => self.global_write(n, span),
+            _ => {}
+        }
+    }
+
+    pub(super) fn global_write(&mut self, name: &str, span: Span) {
+        let key = format!("global:{}.{}", self.module.dotted, name);
+        self.hazard(
+            "ISO406",
+            Some(key),
+            Effect::Order,
+            span,
+            format!("assigns the module global `{name}`, which keeps its new value for every later test on the same worker"),
+            "pass the value in through a fixture, or restore the global in a yield fixture's teardown",
+        );
+    }
+
+    /// `x.attr = v` / `del x.attr`.
+    pub(super) fn attr_write(&mut self, base: &Expr, attr: &str, span: Span) {
+        if let Val::Obj(Obj::Singleton(q)) = self.eval(base) {
+            self.hazard(
+                "ISO408",
+                Some(format!("attr:{q}.{attr}")),
+                Effect::Order,
+                span,
+                format!("sets `{attr}` on the process-wide `{q}` singleton; later tests on the same worker get the changed instance"),
+                "use `monkeypatch.setattr(instance, ...)`, or reset the singleton in a yield fixture's teardown",
+            );
+            return;
+        }
+        let Some(parts) = base.dotted() else { return };
+        let head = parts[0];
+        if matches!(head, "self" | "cls") || self.params.contains(head) || self.is_local(head) {
+            return;
+        }
+        let Some(mut q) = self.q(base) else { return };
+        if !self.imports.is_imported(head) {
+            // A module-level object or class of this module.
+            if !self.module.constants.contains_key(head) && !self.module.classes.contains(head) {
+                return;
+            }
+            q = format!("{}.{q}", self.module.dotted);
+        }
+        let key = format!("attr:{q}.{attr}");
+        if q == "os.environ" {
+            return;
+        }
+        if q == "sys" && matches!(attr, "path" | "modules") {
+            let (code, key) = if attr == "path" {
+                ("ISO403", "sys.path".to_string())
+            } else {
+                ("ISO404", "sys.modules:*".to_string())
+            };
+            self.hazard(code, Some(key), Effect::Order, span,
+                format!("replaces `sys.{attr}` for the whole worker process; imports in later tests on the same worker resolve differently"),
+                "use `monkeypatch.syspath_prepend(...)` / `monkeypatch.setitem(sys.modules, ...)`, which restore it after the test");
+            return;
+        }
+        let last = parts.last().copied().unwrap_or(head);
+        let singleton = last.chars().next().is_some_and(char::is_uppercase);
+        let (code, what) = if singleton {
+            ("ISO408", "class attribute")
+        } else {
+            ("ISO402", "module attribute")
+        };
+        self.hazard(
+            code,
+            Some(key),
+            Effect::Order,
+            span,
+            format!("sets the {what} `{q}.{attr}` for the whole process; later tests on the same worker see the changed value"),
+            HELP_ATTR,
+        );
+    }
+
+    /// `x[k] = v` / `del x[k]`.
+    pub(super) fn subscript_write(&mut self, base: &Expr, index: &Expr, span: Span) {
+        if self.is_os_environ(base) {
+            let key = match self.eval(index) {
+                Val::Str(k) => k,
+                _ => "*".to_string(),
+            };
+            self.env_write(&key, Some(index), span);
+            return;
+        }
+        let q = self.q(base).unwrap_or_default();
+        if q == "sys.modules" {
+            let name = self.eval(index).as_str().unwrap_or("*").to_string();
+            self.hazard(
+                "ISO404",
+                Some(format!("sys.modules:{name}")),
+                Effect::Order,
+                span,
+                format!("replaces `sys.modules[{name:?}]`; every later import of that module on the same worker gets the replacement"),
+                "use `monkeypatch.setitem(sys.modules, ...)` or `mock.patch.dict(sys.modules, ...)`",
+            );
+            return;
+        }
+        self.container_write(base, span);
+    }
+
+    pub(super) fn container_write(&mut self, base: &Expr, span: Span) {
+        let key = match &base.kind {
+            // `CATALOG["A1"]["price"] = 0` mutates `CATALOG`.
+            ExprKind::Subscript { value, .. } => return self.container_write(value, span),
+            ExprKind::Name(n) if self.params.contains(n) && !self.globals.contains(n) => {
+                self.out.mutated_params.insert(n.clone());
+                if let Some(Val::Container(k)) = self.locals.get(n).cloned() {
+                    k
+                } else {
+                    return;
+                }
+            }
+            ExprKind::Name(n) if self.is_local(n) => match self.locals.get(n) {
+                Some(Val::Container(k)) => k.clone(),
+                _ => return,
+            },
+            ExprKind::Name(n) => {
+                if let Some(q) = self.imports.get(n) {
+                    if q.starts_with('.') || !q.contains('.') {
+                        return;
+                    }
+                    format!("state:{}", q.trim_start_matches('.'))
+                } else if let Some(c) = self.module.constants.get(n) {
+                    let is_container = match &c.kind {
+                        ExprKind::List(_) | ExprKind::Dict(_) | ExprKind::Set(_) => true,
+                        ExprKind::Call(call) => self
+                            .q(&call.func)
+                            .is_some_and(|q| catalog::is_container_constructor(&q)),
+                        _ => false,
+                    };
+                    if !is_container {
+                        return;
+                    }
+                    format!("state:{}.{}", self.module.dotted, n)
+                } else {
+                    return;
+                }
+            }
+            ExprKind::Attribute { .. } => {
+                let Some(parts) = base.dotted() else { return };
+                if !self.imports.is_imported(parts[0]) || self.is_local(parts[0]) {
+                    return;
+                }
+                let Some(q) = self.q(base) else { return };
+                if q == "os.environ" || q.starts_with("sys.") {
+                    return;
+                }
+                // ORM and client objects (`db.session.add`, `Order.objects.update`)
+                // are not containers; neither are attributes of classes.
+                let orm = parts.iter().any(|p| {
+                    matches!(
+                        *p,
+                        "session"
+                            | "objects"
+                            | "query"
+                            | "db"
+                            | "client"
+                            | "conn"
+                            | "connection"
+                            | "cursor"
+                            | "engine"
+                            | "api"
+                            | "app"
+                            | "redis"
+                            | "cache_client"
+                    )
+                });
+                let last = parts.last().copied().unwrap_or("");
+                if orm
+                    || last.chars().next().is_some_and(char::is_uppercase)
+                        && last.chars().any(char::is_lowercase)
+                {
+                    return;
+                }
+                format!("state:{q}")
+            }
+            _ => return,
+        };
+        let shown = key
+            .trim_start_matches("state:")
+            .trim_start_matches("fixture:");
+        if key.starts_with("fixture:") {
+            self.hazard(
+                "ISO703",
+                Some(key.clone()),
+                Effect::Order,
+                span,
+                format!("mutates the value of the broad-scoped fixture `{shown}`, which every test in its scope on the same worker shares"),
+                "make the fixture function-scoped, return a copy, or return an immutable value (tuple, frozenset, MappingProxyType)",
+            );
+            return;
+        }
+        self.hazard(
+            "ISO407",
+            Some(key.clone()),
+            Effect::Order,
+            span,
+            format!("mutates `{shown}`, a module-level container shared by every test on the same worker, and does not restore it"),
+            "copy the container per test (a function-scoped fixture), or use `monkeypatch.setitem`/`mock.patch.dict`",
+        );
+    }
+
+    pub(super) fn env_write(&mut self, key: &str, value_of: Option<&Expr>, span: Span) {
+        let _ = value_of;
+        self.hazard(
+            "ISO401",
+            Some(format!("env:{key}")),
+            Effect::Order,
+            span,
+            format!("changes the environment variable `{key}` for the whole worker process; tests that run after it on the same worker see the new value"),
+            HELP_ENV,
+        );
+    }
+
+    pub(super) fn dagster_home(&mut self, value: &Expr, span: Span) {
+        let v = self.eval(value);
+        if let Val::Str(p) = v {
+            let pc = classify_path(&p);
+            if pc != PathClass::NotShared {
+                let key = path_key(&pc);
+                self.hazard(
+                    "ISO305",
+                    Some(key.clone()),
+                    Effect::Shared,
+                    span,
+                    format!("points DAGSTER_HOME at the fixed directory `{}`; every worker's Dagster instance then shares its run storage and event log", key.trim_start_matches("path:")),
+                    "use `DagsterInstance.ephemeral()` or `instance_for_test()`, or set DAGSTER_HOME to a directory under `tmp_path`",
+                );
+            }
+        }
+    }
+
+    /// Walks an expression for calls and reads (not into lambdas).
+    pub(super) fn scan(&mut self, e: &Expr) {
+        match &e.kind {
+            ExprKind::Lambda(_) => return,
+            ExprKind::Call(c) => {
+                for a in c.args.iter().chain(c.keywords.iter().map(|k| &k.value)) {
+                    self.scan(a);
+                }
+                // The callee is not state read; its receiver may be
+                // (`registry.PLUGINS.count(x)` reads `registry.PLUGINS`).
+                match &c.func.kind {
+                    ExprKind::Attribute { value, .. } => self.scan(value),
+                    ExprKind::Name(_) => {}
+                    _ => self.scan(&c.func),
+                }
+                self.call(c, e.span);
+                return;
+            }
+            ExprKind::Attribute { .. } => {
+                self.read_attr(e);
+            }
+            ExprKind::Subscript { value, index } if self.is_os_environ(value) => {
+                if let Val::Str(k) = self.eval(index) {
+                    self.out.reads.insert(format!("env:{k}"));
+                }
+            }
+            // `"X" in os.environ`
+            ExprKind::Compare { left, comparators }
+                if comparators.iter().any(|c| self.is_os_environ(c)) =>
+            {
+                if let Val::Str(k) = self.eval(left) {
+                    self.out.reads.insert(format!("env:{k}"));
+                }
+            }
+            ExprKind::Name(n) => {
+                if !self.is_local(n) {
+                    if let Some(q) = self.imports.get(n) {
+                        if q.contains('.') && !q.starts_with('.') {
+                            self.out.reads.insert(format!("state:{q}"));
+                        }
+                    } else if self.module.constants.contains_key(n) {
+                        self.out
+                            .reads
+                            .insert(format!("global:{}.{}", self.module.dotted, n));
+                        self.out
+                            .reads
+                            .insert(format!("state:{}.{}", self.module.dotted, n));
+                    }
+                } else if let Some(Val::Container(k)) = self.locals.get(n) {
+                    let k = k.clone();
+                    self.out.reads.insert(k);
+                }
+            }
+            _ => {}
+        }
+        for ch in e.children() {
+            self.scan(ch);
+        }
+    }
+
+    pub(super) fn read_attr(&mut self, e: &Expr) {
+        let Some(parts) = e.dotted() else { return };
+        if parts.len() < 2 || self.is_local(parts[0]) {
+            return;
+        }
+        if !self.imports.is_imported(parts[0]) {
+            if self.module.classes.contains(parts[0])
+                || self.module.constants.contains_key(parts[0])
+            {
+                self.out
+                    .reads
+                    .insert(format!("attr:{}.{}", self.module.dotted, parts.join(".")));
+            }
+            return;
+        }
+        if let Some(q) = self.q(e) {
+            // An attribute may be a container other tests mutate in place.
+            self.out.reads.insert(format!("state:{q}"));
+            self.out.reads.insert(format!("attr:{q}"));
+        }
+    }
+
+    pub(super) fn call(&mut self, c: &Call, span: Span) {
+        let q = self.q(&c.func).unwrap_or_default();
+        let (method, receiver) = match &c.func.kind {
+            ExprKind::Attribute { value, attr } => (Some(attr.as_str()), Some(&**value)),
+            _ => (None, None),
+        };
+        let recv_val = receiver.map(|r| self.eval(r));
+        let recv_q = receiver.and_then(|r| self.q(r)).unwrap_or_default();
+
+        // monkeypatch: restoring by construction, except what it points at.
+        if matches!(recv_val, Some(Val::Obj(Obj::Monkeypatch))) {
+            self.out.mitigations.insert("monkeypatch".into());
+            match method {
+                Some("setenv") | Some("delenv") => {
+                    if let Some(k) = c.arg(0, "name") {
+                        let key = self.eval(k).as_str().unwrap_or("*").to_string();
+                        self.out.overrides.insert(format!("env:{key}"));
+                        if let Some(v) = c.arg(1, "value") {
+                            let val = self.eval(v);
+                            if val.is_unique() {
+                                self.out.unique_env.insert(key.clone());
+                            }
+                            self.env_values.insert(key.clone(), val.clone());
+                            if key == "DAGSTER_HOME" {
+                                self.dagster_home(v, span);
+                            }
+                        }
+                    }
+                }
+                Some("setattr") | Some("delattr") => {
+                    match c.args.first().map(|a| (a, self.eval(a))) {
+                        Some((_, Val::Str(dotted)))
+                            if c.args.len() <= 2 && m_is_dotted(&dotted) =>
+                        {
+                            self.out.overrides.insert(format!("attr:{dotted}"));
+                        }
+                        Some((target, _)) => {
+                            if let (Some(q), Some(Val::Str(name))) =
+                                (self.q(target), c.args.get(1).map(|n| self.eval(n)))
+                            {
+                                self.out.overrides.insert(format!("attr:{q}.{name}"));
+                            }
+                        }
+                        None => {}
+                    }
+                }
+                Some("setitem") | Some("delitem") => {
+                    if let Some(q) = c.args.first().and_then(|t| self.q(t)) {
+                        if q == "os.environ" {
+                            self.out.overrides.insert("env:*".into());
+                        }
+                        self.out.overrides.insert(format!("state:{q}"));
+                    }
+                }
+                Some("syspath_prepend") => {
+                    self.out.overrides.insert("sys.path".into());
+                }
+                Some("chdir") => {
+                    self.out.overrides.insert("cwd".into());
+                    if let Some(p) = c.arg(0, "path") {
+                        if self.eval(p).is_unique() {
+                            self.out.chdir_unique = true;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            return;
+        }
+        if q.starts_with("unittest.mock.")
+            || q.starts_with("mock.")
+            || q.starts_with("pytest_mock.")
+        {
+            self.out.mitigations.insert("mock.patch".into());
+        }
+
+        // Using a connection to a shared service.
+        if let Some(Val::Obj(Obj::Service(k))) = &recv_val {
+            if k.starts_with("service:") {
+                let m = method.unwrap_or("");
+                let scoped_query = catalog::is_query_method(m)
+                    && c.args.first().is_some_and(|a| self.eval(a).is_unique());
+                let handle_use = catalog::is_session_method(m) && !is_admin_key(k) && {
+                    let db = ["database", "db", "dbname"]
+                        .iter()
+                        .find_map(|n| c.keyword(n));
+                    match db.map(|v| self.eval(v)) {
+                        None => true,
+                        Some(Val::Str(name)) => !catalog::is_admin_database(&name),
+                        Some(v) => !v.is_unique(),
+                    }
+                };
+                if (handle_use || !catalog::is_handle_method(m)) && !scoped_query {
+                    let k = k.clone();
+                    self.service_use(&k, span);
+                }
+            }
+        }
+        if catalog::service_constructor(&q).is_none() {
+            for a in c.args.iter().chain(c.keywords.iter().map(|k| &k.value)) {
+                if let ExprKind::Name(n) = &a.kind {
+                    if let Some(Val::Obj(Obj::Service(k))) = self.locals.get(n).cloned() {
+                        if k.starts_with("service:") {
+                            self.service_use(&k, span);
+                        }
+                    }
+                }
+            }
+        }
+
+        // Dynamic fixture requests.
+        if method == Some("getfixturevalue") && c.args.first().is_some_and(|a| a.as_str().is_none())
+        {
+            self.out.dynamic_fixture_calls.push(span);
+        }
+
+        // Helpers defined in the suite.
+        if method.is_none() {
+            self.inline_helper(c, &q, span);
+        }
+
+        self.file_call(c, &q, method, recv_val.as_ref(), span);
+        self.network_call(c, &q, method, recv_val.as_ref(), span);
+        self.service_call(c, &q, method, recv_val.as_ref(), span);
+        self.state_call(c, &q, method, receiver, &recv_q, recv_val.as_ref(), span);
+        self.heavy_call(c, &q, method, span);
+    }
+}

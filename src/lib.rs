@@ -242,6 +242,7 @@ pub fn analyze(project: Project, paths: &[PathBuf], opts: &AnalyzeOptions) -> An
         &suite,
         &FactsOptions {
             shared_paths: project.settings.shared_paths.clone(),
+            app_constants: app_constants(&project.root, &suite),
         },
     );
     lap("facts");
@@ -282,6 +283,77 @@ pub fn analyze(project: Project, paths: &[PathBuf], opts: &AnalyzeOptions) -> An
         verdicts,
         file_findings,
     }
+}
+
+/// Module-level constants of the project's own modules that the tests
+/// import (`from lakehouse.config import WAREHOUSE_ROOT`), found under the
+/// root or `src/` and parsed without importing them. Test modules and
+/// conftests are already in the suite and are skipped.
+fn app_constants(
+    root: &std::path::Path,
+    suite: &Suite,
+) -> std::collections::HashMap<String, std::collections::HashMap<String, python::ir::Expr>> {
+    use python::ir::{ExprKind, StmtKind};
+    let known: std::collections::HashSet<&str> =
+        suite.modules.iter().map(|m| m.dotted.as_str()).collect();
+    let mut wanted: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for m in &suite.modules {
+        for (_, q) in m.imports.iter() {
+            // `pkg.config.NAME` -> `pkg.config`; `pkg.config` (a module) itself.
+            if let Some((module, _)) = q.rsplit_once('.') {
+                wanted.insert(module.to_string());
+            }
+            wanted.insert(q.to_string());
+        }
+    }
+    let mut out = std::collections::HashMap::new();
+    for module in wanted {
+        if known.contains(module.as_str()) || module.starts_with('.') {
+            continue;
+        }
+        let rel = module.replace('.', "/");
+        let candidates = [
+            root.join(format!("{rel}.py")),
+            root.join("src").join(format!("{rel}.py")),
+            root.join(&rel).join("__init__.py"),
+            root.join("src").join(&rel).join("__init__.py"),
+        ];
+        let Some(path) = candidates.iter().find(|p| p.is_file()) else {
+            continue;
+        };
+        let Ok(bytes) = std::fs::read(path) else {
+            continue;
+        };
+        if bytes.len() > 1024 * 1024 {
+            continue;
+        }
+        let parsed = python::parse_bytes(&bytes);
+        let mut consts = std::collections::HashMap::new();
+        for s in &parsed.module.body {
+            match &s.kind {
+                StmtKind::Assign { targets, value } => {
+                    for t in targets {
+                        if let ExprKind::Name(n) = &t.kind {
+                            consts.insert(n.clone(), value.clone());
+                        }
+                    }
+                }
+                StmtKind::AnnAssign {
+                    target,
+                    value: Some(value),
+                } => {
+                    if let ExprKind::Name(n) = &target.kind {
+                        consts.insert(n.clone(), value.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !consts.is_empty() {
+            out.insert(module, consts);
+        }
+    }
+    out
 }
 
 impl Analysis {

@@ -125,8 +125,9 @@ impl<'w, 'a> Walker<'w, 'a> {
                 return v.clone();
             }
         }
-        if self.imports.is_imported(n) {
-            return Val::Unknown;
+        if let Some(q) = self.imports.get(n) {
+            // An application constant (`from app.config import ROOT`).
+            return self.an.app_values.get(q).cloned().unwrap_or(Val::Unknown);
         }
         if let Some(c) = self.module.constants.get(n) {
             let c = c.clone();
@@ -154,9 +155,10 @@ impl<'w, 'a> Walker<'w, 'a> {
                 Val::Unknown
             }
             _ => {
-                // `tempfile.tempdir`, `settings.CACHE` (a module attribute).
-                let _ = whole;
-                Val::Unknown
+                // `config.ROOT` where `config` is an application module.
+                self.q(whole)
+                    .and_then(|q| self.an.app_values.get(&q).cloned())
+                    .unwrap_or(Val::Unknown)
             }
         }
     }

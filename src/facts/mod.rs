@@ -87,6 +87,9 @@ pub struct Facts {
 pub struct FactsOptions {
     /// Extra path prefixes known to be shared (`shared-paths`).
     pub shared_paths: Vec<String>,
+    /// Module-level constants of the project's own (non-test) modules that
+    /// test code imports, by module dotted name.
+    pub app_constants: HashMap<String, HashMap<String, Expr>>,
 }
 
 /// Computes the facts of every fixture and test.
@@ -98,6 +101,7 @@ pub fn analyze(suite: &Suite, opts: &FactsOptions) -> Facts {
         memo: HashMap::new(),
         in_progress: HashSet::new(),
         module_by_dotted: dotted_index(suite),
+        app_values: app_constant_values(&opts.app_constants),
     };
     for (mi, m) in suite.modules.iter().enumerate() {
         for fi in 0..m.fixtures.len() {
@@ -159,12 +163,89 @@ fn drop_unwritten_reads(facts: &mut Facts) {
     }
 }
 
+/// Values of application constants (`lakehouse.config.WAREHOUSE_ROOT`),
+/// evaluated from literals, joins and f-strings over the same module's
+/// constants.
+fn app_constant_values(modules: &HashMap<String, HashMap<String, Expr>>) -> HashMap<String, Val> {
+    fn eval(e: &Expr, consts: &HashMap<String, Expr>, depth: u32) -> Val {
+        if depth > 8 {
+            return Val::Unknown;
+        }
+        let join = |vals: Vec<Val>| -> Val {
+            let mut acc = String::new();
+            for v in vals {
+                match v {
+                    Val::Str(s) => acc = join_path(&acc, &s),
+                    Val::Unique => return Val::Unique,
+                    _ => return Val::Unknown,
+                }
+            }
+            Val::Str(acc)
+        };
+        match &e.kind {
+            ExprKind::Str(s) => Val::Str(s.clone()),
+            ExprKind::Int(Some(n)) => Val::Int(*n),
+            ExprKind::Name(n) => consts
+                .get(n)
+                .map(|c| eval(c, consts, depth + 1))
+                .unwrap_or(Val::Unknown),
+            ExprKind::FString(parts) => Val::concat(parts.iter().map(|p| match p {
+                FPart::Lit(s) => Val::Str(s.clone()),
+                FPart::Expr(x) => eval(x, consts, depth + 1),
+            })),
+            ExprKind::BinOp {
+                left,
+                op: BinOp::Add,
+                right,
+            } => Val::concat([
+                eval(left, consts, depth + 1),
+                eval(right, consts, depth + 1),
+            ]),
+            ExprKind::BinOp {
+                left,
+                op: BinOp::Div,
+                right,
+            } => join(vec![
+                eval(left, consts, depth + 1),
+                eval(right, consts, depth + 1),
+            ]),
+            ExprKind::Call(c) => {
+                let callee = c.func.dotted().map(|d| d.join(".")).unwrap_or_default();
+                let last = callee.rsplit('.').next().unwrap_or("");
+                match last {
+                    "Path" | "PurePath" | "join" | "str" | "fspath" | "abspath"
+                        if !c.args.is_empty() =>
+                    {
+                        join(c.args.iter().map(|a| eval(a, consts, depth + 1)).collect())
+                    }
+                    // `os.environ.get("X", default)` / `os.getenv("X", default)`.
+                    "get" | "getenv" if c.args.len() == 2 => eval(&c.args[1], consts, depth + 1),
+                    _ => Val::Unknown,
+                }
+            }
+            _ => Val::Unknown,
+        }
+    }
+    let mut out = HashMap::new();
+    for (module, consts) in modules {
+        for (name, expr) in consts {
+            let v = eval(expr, consts, 0);
+            if !matches!(v, Val::Unknown) {
+                out.insert(format!("{module}.{name}"), v);
+            }
+        }
+    }
+    out
+}
+
 struct Analyzer<'a> {
     suite: &'a Suite,
     opts: &'a FactsOptions,
     memo: HashMap<FixtureRef, FnFacts>,
     in_progress: HashSet<FixtureRef>,
     module_by_dotted: HashMap<String, usize>,
+    /// Values of imported application constants, by qualified name.
+    app_values: HashMap<String, Val>,
 }
 
 impl<'a> Analyzer<'a> {

@@ -95,6 +95,11 @@ impl Imports {
         }
     }
 
+    /// Every (local name, qualified name) pair.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     pub fn get(&self, local: &str) -> Option<&str> {
         self.map.get(local).map(String::as_str)
     }

@@ -234,6 +234,12 @@ pub fn analyze(project: Project, paths: &[PathBuf], opts: &AnalyzeOptions) -> An
             texts.push(Arc::new(text));
         }
     }
+    let (support, app_constants) = support_modules(&project.root, &modules, &rules);
+    for (mut model, text) in support {
+        model.set_index(modules.len());
+        modules.push(model);
+        texts.push(Arc::new(text));
+    }
     lap("model");
     let suite = Suite::new(modules, project.pytest.usefixtures.clone());
     let closures = suite.closures();
@@ -242,7 +248,7 @@ pub fn analyze(project: Project, paths: &[PathBuf], opts: &AnalyzeOptions) -> An
         &suite,
         &FactsOptions {
             shared_paths: project.settings.shared_paths.clone(),
-            app_constants: app_constants(&project.root, &suite),
+            app_constants,
         },
     );
     lap("facts");
@@ -285,19 +291,25 @@ pub fn analyze(project: Project, paths: &[PathBuf], opts: &AnalyzeOptions) -> An
     }
 }
 
-/// Module-level constants of the project's own modules that the tests
-/// import (`from lakehouse.config import WAREHOUSE_ROOT`), found under the
-/// root or `src/` and parsed without importing them. Test modules and
-/// conftests are already in the suite and are skipped.
-fn app_constants(
+/// The project's own non-test modules that tests and conftests import
+/// (`tests/helpers.py`, `src/app/config.py`), parsed but never imported:
+/// their constants give values to imported names and their functions are
+/// followed from test bodies. Returns the models (no tests, hooks or markers
+/// are collected from them) and their constants by the import path used.
+type Constants = std::collections::HashMap<String, python::ir::Expr>;
+
+fn support_modules(
     root: &std::path::Path,
-    suite: &Suite,
-) -> std::collections::HashMap<String, std::collections::HashMap<String, python::ir::Expr>> {
-    use python::ir::{ExprKind, StmtKind};
-    let known: std::collections::HashSet<&str> =
-        suite.modules.iter().map(|m| m.dotted.as_str()).collect();
-    let mut wanted: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
-    for m in &suite.modules {
+    modules: &[pytest::ModuleModel],
+    rules: &pytest::NameRules,
+) -> (
+    Vec<(pytest::ModuleModel, SourceText)>,
+    std::collections::HashMap<String, Constants>,
+) {
+    use std::collections::{BTreeSet, HashMap, HashSet};
+    let known: HashSet<&str> = modules.iter().map(|m| m.dotted.as_str()).collect();
+    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    for m in modules {
         for (_, q) in m.imports.iter() {
             // `pkg.config.NAME` -> `pkg.config`; `pkg.config` (a module) itself.
             if let Some((module, _)) = q.rsplit_once('.') {
@@ -306,54 +318,76 @@ fn app_constants(
             wanted.insert(q.to_string());
         }
     }
-    let mut out = std::collections::HashMap::new();
+    // Where imports resolve from: the root, `src/`, and each test directory
+    // (pytest puts the first directory without `__init__.py` on sys.path).
+    let mut bases: Vec<std::path::PathBuf> = vec![root.to_path_buf(), root.join("src")];
+    let dirs: BTreeSet<&str> = modules.iter().map(|m| m.dir.as_str()).collect();
+    let test_dirs: Vec<String> = dirs
+        .iter()
+        .filter(|d| !d.is_empty())
+        .map(|d| format!("{d}/"))
+        .collect();
+    bases.extend(
+        dirs.into_iter()
+            .filter(|d| !d.is_empty())
+            .map(|d| root.join(d)),
+    );
+    let mut loaded: HashMap<std::path::PathBuf, usize> = HashMap::new();
+    let mut models: Vec<(pytest::ModuleModel, SourceText)> = Vec::new();
+    let mut constants = HashMap::new();
     for module in wanted {
         if known.contains(module.as_str()) || module.starts_with('.') {
             continue;
         }
         let rel = module.replace('.', "/");
-        let candidates = [
-            root.join(format!("{rel}.py")),
-            root.join("src").join(format!("{rel}.py")),
-            root.join(&rel).join("__init__.py"),
-            root.join("src").join(&rel).join("__init__.py"),
-        ];
-        let Some(path) = candidates.iter().find(|p| p.is_file()) else {
+        let Some(path) = bases
+            .iter()
+            .flat_map(|b| {
+                [
+                    b.join(format!("{rel}.py")),
+                    b.join(&rel).join("__init__.py"),
+                ]
+            })
+            .find(|p| p.is_file())
+        else {
             continue;
         };
-        let Ok(bytes) = std::fs::read(path) else {
-            continue;
-        };
-        if bytes.len() > 1024 * 1024 {
-            continue;
-        }
-        let parsed = python::parse_bytes(&bytes);
-        let mut consts = std::collections::HashMap::new();
-        for s in &parsed.module.body {
-            match &s.kind {
-                StmtKind::Assign { targets, value } => {
-                    for t in targets {
-                        if let ExprKind::Name(n) = &t.kind {
-                            consts.insert(n.clone(), value.clone());
-                        }
-                    }
+        let index = match loaded.get(&path) {
+            Some(&i) => i,
+            None => {
+                let Ok(bytes) = std::fs::read(&path) else {
+                    continue;
+                };
+                if bytes.len() > 1024 * 1024 {
+                    continue;
                 }
-                StmtKind::AnnAssign {
-                    target,
-                    value: Some(value),
-                } => {
-                    if let ExprKind::Name(n) = &target.kind {
-                        consts.insert(n.clone(), value.clone());
-                    }
+                let parsed = python::parse_bytes(&bytes);
+                let rel_path = walk::relative(root, &path);
+                if known.contains(rel_path.trim_end_matches(".py").replace('/', ".").as_str()) {
+                    continue;
                 }
-                _ => {}
+                let mut model =
+                    pytest::extract(0, &rel_path, false, &parsed.module, &parsed.source, rules);
+                model.tests.clear();
+                model.hooks.clear();
+                model.module_markers.clear();
+                // Helpers in the test tree are followed from test bodies;
+                // application code is not (its caches and loaders are the
+                // code under test, often mocked), only its constants count.
+                if !test_dirs.iter().any(|d| rel_path.starts_with(d.as_str())) {
+                    model.functions.clear();
+                }
+                models.push((model, parsed.source));
+                loaded.insert(path.clone(), models.len() - 1);
+                models.len() - 1
             }
-        }
+        };
+        let consts = &models[index].0.constants;
         if !consts.is_empty() {
-            out.insert(module, consts);
+            constants.insert(module, consts.clone());
         }
     }
-    out
+    (models, constants)
 }
 
 impl Analysis {

@@ -330,6 +330,15 @@ impl<'a> Analyzer<'a> {
                 _ => {}
             }
         }
+        // Parameters with defaults that nothing supplied (pytest never does).
+        for p in &func.params {
+            if let Some(default) = &p.default {
+                if !w.locals.contains_key(&p.name) {
+                    let v = w.eval(default);
+                    w.locals.insert(p.name.clone(), v);
+                }
+            }
+        }
         w.decorator_mitigations(&func.decorators);
         w.block(&func.body);
         // After the walk, so teardown code sees the locals setup bound.

@@ -747,14 +747,14 @@ impl<'w, 'a> Walker<'w, 'a> {
         }
         let mut params = HashMap::new();
         for (i, p) in func.params.iter().enumerate() {
-            let v = c
-                .args
-                .get(i)
-                .or_else(|| c.keyword(&p.name))
-                .map(|a| self.eval(a))
-                .or_else(|| p.default.as_ref().map(|_| Val::Unknown))
-                .unwrap_or(Val::Unknown);
-            params.insert(p.name.clone(), v);
+            // Parameters left to their default are evaluated in the helper's
+            // own module (by `walk_function`).
+            if let Some(a) = c.args.get(i).or_else(|| c.keyword(&p.name)) {
+                let v = self.eval(a);
+                params.insert(p.name.clone(), v);
+            } else if p.default.is_none() {
+                params.insert(p.name.clone(), Val::Unknown);
+            }
         }
         let sub = self
             .an

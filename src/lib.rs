@@ -368,6 +368,7 @@ fn support_modules(
                 }
                 let mut model =
                     pytest::extract(0, &rel_path, false, &parsed.module, &parsed.source, rules);
+                model.support = true;
                 model.tests.clear();
                 model.hooks.clear();
                 model.module_markers.clear();

@@ -150,6 +150,10 @@ impl<'w, 'a> Walker<'w, 'a> {
             (Val::Str(_), "name" | "stem" | "suffix") => Val::Unknown,
             (Val::Obj(Obj::Service(k)), _) => Val::Obj(Obj::Service(k.clone())),
             (Val::Obj(Obj::PrivateService), _) => Val::Obj(Obj::PrivateService),
+            // Parts of a shared fixture object are shared too (`spark.conf`).
+            (Val::Container(k), _) if k.starts_with("fixtureobj:") => {
+                Val::Container(format!("{k}.{attr}"))
+            }
             (Val::Obj(Obj::Singleton(q)), _) => {
                 self.out.reads.insert(format!("attr:{q}.{attr}"));
                 Val::Unknown

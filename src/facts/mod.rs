@@ -280,9 +280,18 @@ impl<'a> Analyzer<'a> {
         let mut facts = self.walk_function(r.module, &f.func, params, function_scoped, 0);
         // A module/session fixture handing out a fresh container shares it
         // between the tests of its scope.
+        // A broad-scoped fixture hands one object to every test of its scope:
+        // mutating it in place leaks to the next test on the worker.
         if f.scope != Scope::Function {
-            if let Some(Val::Obj(Obj::Mutable)) = facts.value {
-                facts.value = Some(Val::Container(format!("fixture:{}", f.id)));
+            match facts.value {
+                Some(Val::Obj(Obj::Mutable)) => {
+                    facts.value = Some(Val::Container(format!("fixture:{}", f.id)))
+                }
+                // Any other object: its attributes are what tests share.
+                Some(Val::Unknown) => {
+                    facts.value = Some(Val::Container(format!("fixtureobj:{}", f.id)))
+                }
+                _ => {}
             }
         }
         self.in_progress.remove(&r);

@@ -642,6 +642,18 @@ impl<'w, 'a> Walker<'w, 'a> {
                 return;
             }
         }
+        // Setters on a shared fixture object or a part of it (`spark.conf.set`).
+        if let (Some("set" | "setdefault" | "set_option" | "update"), Some(Val::Container(k))) =
+            (method, recv)
+        {
+            if k.starts_with("fixtureobj:")
+                && !matches!(receiver.map(|r| &r.kind), Some(ExprKind::Name(_)))
+            {
+                let k = k.clone();
+                self.shared_fixture_mutation(&k, "changes a setting of", span);
+                return;
+            }
+        }
         // Module-level containers.
         if let (Some(m), Some(r)) = (method, receiver) {
             if catalog::is_mutating_method(m) {

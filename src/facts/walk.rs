@@ -173,7 +173,15 @@ impl<'w, 'a> Walker<'w, 'a> {
 
     /// `x.attr = v` / `del x.attr`.
     pub(super) fn attr_write(&mut self, base: &Expr, attr: &str, span: Span) {
-        if let Val::Obj(Obj::Singleton(q)) = self.eval(base) {
+        let base_val = self.eval(base);
+        if let Val::Container(key) = &base_val {
+            if key.starts_with("fixtureobj:") {
+                let key = format!("{key}.{attr}");
+                self.shared_fixture_mutation(&key, &format!("sets `{attr}` on"), span);
+                return;
+            }
+        }
+        if let Val::Obj(Obj::Singleton(q)) = base_val {
             self.hazard(
                 "ISO408",
                 Some(format!("attr:{q}.{attr}")),
@@ -253,6 +261,18 @@ impl<'w, 'a> Walker<'w, 'a> {
             return;
         }
         self.container_write(base, span);
+    }
+
+    pub(super) fn shared_fixture_mutation(&mut self, key: &str, verb: &str, span: Span) {
+        let shown = key.trim_start_matches("fixtureobj:");
+        self.hazard(
+            "ISO703",
+            Some(key.to_string()),
+            Effect::Order,
+            span,
+            format!("{verb} the object of the broad-scoped fixture `{shown}`, which every test in its scope on the same worker shares"),
+            "make the fixture function-scoped, restore the value in the test (`monkeypatch.setattr`), or hand out a copy",
+        );
     }
 
     pub(super) fn container_write(&mut self, base: &Expr, span: Span) {
@@ -436,8 +456,12 @@ impl<'w, 'a> Walker<'w, 'a> {
                             .insert(format!("state:{}.{}", self.module.dotted, n));
                     }
                 } else if let Some(Val::Container(k)) = self.locals.get(n) {
-                    let k = k.clone();
-                    self.out.reads.insert(k);
+                    // Using a shared object is no dependency; its attributes
+                    // are read in `read_attr`.
+                    if !k.starts_with("fixtureobj:") {
+                        let k = k.clone();
+                        self.out.reads.insert(k);
+                    }
                 }
             }
             _ => {}
@@ -449,7 +473,17 @@ impl<'w, 'a> Walker<'w, 'a> {
 
     pub(super) fn read_attr(&mut self, e: &Expr) {
         let Some(parts) = e.dotted() else { return };
-        if parts.len() < 2 || self.is_local(parts[0]) {
+        if parts.len() < 2 {
+            return;
+        }
+        if self.is_local(parts[0]) {
+            // `embedder.max_seq_length` on a broad-scoped fixture's object.
+            if let Some(Val::Container(k)) = self.locals.get(parts[0]) {
+                if k.starts_with("fixtureobj:") {
+                    let key = format!("{k}.{}", parts[1..].join("."));
+                    self.out.reads.insert(key);
+                }
+            }
             return;
         }
         if !self.imports.is_imported(parts[0]) {

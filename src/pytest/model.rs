@@ -180,6 +180,9 @@ pub struct ModuleModel {
     pub star_import: bool,
     /// Names of module-level classes (their attributes are process-wide).
     pub classes: BTreeSet<String>,
+    /// A project module the tests import (a helper or application code),
+    /// read for its constants and helpers, never collected.
+    pub support: bool,
 }
 
 impl ModuleModel {
@@ -1148,7 +1151,8 @@ pub fn extract(
         module_markers,
                 suppressions: suppressions(module, source),
         uses_pytest,
-                classes: ex.classes.keys().cloned().collect(),
+                        classes: ex.classes.keys().cloned().collect(),
+        support: false,
         star_import: module.body.iter().any(|s| {
             matches!(&s.kind, StmtKind::ImportFrom { names, .. } if names.iter().any(|a| a.name == "*"))
         }),

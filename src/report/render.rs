@@ -319,7 +319,7 @@ fn summary(out: &mut String, cx: &Ctx, input: &Input, steps: &Steps, honoured: O
     out.push_str("\n\n");
 
     out.push_str(&header(&["measure", "value"]));
-    let modules = &a.suite.modules;
+    let modules: Vec<_> = a.suite.modules.iter().filter(|m| !m.support).collect();
     let conftests = modules.iter().filter(|m| m.is_conftest).count();
     out.push_str(&row(&[
         "Files analysed".into(),
@@ -1076,6 +1076,9 @@ fn fixtures(out: &mut String, cx: &Ctx) {
     let mut list: Vec<(FixtureRef, usize)> = Vec::new();
     let mut all = 0;
     for (mi, m) in a.suite.modules.iter().enumerate() {
+        if m.support {
+            continue;
+        }
         for (fi, f) in m.fixtures.iter().enumerate() {
             if f.synthetic {
                 continue;

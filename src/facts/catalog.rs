@@ -372,6 +372,7 @@ pub fn restoring_context(q: &str) -> Option<&'static str> {
         "decimal.localcontext" => "setting:decimal",
         "torch.no_grad" | "torch.inference_mode" => "setting:torch",
         "matplotlib.rc_context" => "setting:matplotlib",
+        q if is_aws_fake_context(q) => "aws:mock",
         _ => return None,
     })
 }
@@ -417,7 +418,7 @@ pub fn is_container_constructor(q: &str) -> bool {
 pub fn whole_service_wipe(query: &str) -> bool {
     let q = query.to_ascii_uppercase();
     let q: String = q.split_whitespace().collect::<Vec<_>>().join(" ");
-    if q.contains("DROP DATABASE") || q.contains("DROP SCHEMA") || q.contains("FLUSHALL") {
+    if q.contains("DROP DATABASE") || q.contains("FLUSHALL") {
         return true;
     }
     // `MATCH (n) DETACH DELETE n` with no label and no WHERE.
@@ -446,6 +447,7 @@ pub fn table_wipe(query: &str) -> bool {
     q.starts_with("TRUNCATE")
         || q.contains(" TRUNCATE ")
         || q.starts_with("DROP TABLE")
+        || q.contains("DROP SCHEMA")
         || q.contains("FLUSHDB")
         || (q.starts_with("DELETE FROM") && !q.contains("WHERE"))
 }
@@ -466,6 +468,9 @@ pub fn is_handle_method(m: &str) -> bool {
             | "verify_connectivity"
             | "get_server_info"
             | "ping"
+            | "flush"
+            | "metrics"
+            | "bootstrap_connected"
             | "__enter__"
             | "__exit__"
     )
@@ -758,6 +763,73 @@ pub fn is_file_extension(ext: &str) -> bool {
             | "key"
             | "crt"
     )
+}
+
+/// Keyword arguments that name the resource an operation touches
+/// (`Bucket=`, `topic=`): unique values make the operation private.
+pub fn is_resource_name_keyword(k: &str) -> bool {
+    matches!(
+        k,
+        "Bucket"
+            | "Key"
+            | "TableName"
+            | "QueueUrl"
+            | "QueueName"
+            | "StreamName"
+            | "topic"
+            | "name"
+            | "database"
+            | "index"
+            | "collection"
+            | "key"
+    )
+}
+
+/// Kafka clients: `(is a consumer, bootstrap keyword)`.
+pub fn kafka_client(q: &str) -> Option<bool> {
+    Some(match q {
+        "kafka.KafkaProducer" | "aiokafka.AIOKafkaProducer" | "confluent_kafka.Producer" => false,
+        "kafka.KafkaConsumer" | "aiokafka.AIOKafkaConsumer" | "confluent_kafka.Consumer" => true,
+        _ => return None,
+    })
+}
+
+/// Contexts under which AWS clients talk to an in-process fake.
+pub fn is_aws_fake_context(q: &str) -> bool {
+    q.starts_with("moto.mock_") || q == "moto.mock_aws"
+}
+
+/// Spark writer sinks (`df.write.mode(...).parquet(path)`).
+pub fn is_spark_writer_sink(m: &str) -> bool {
+    matches!(
+        m,
+        "parquet" | "csv" | "json" | "orc" | "text" | "save" | "saveAsTable"
+    )
+}
+
+/// `signal.connect(receiver)` / `.disconnect(...)` on a process-wide
+/// signal (Django, blinker): registers a receiver for every later test.
+pub fn is_signal(q: &str) -> bool {
+    let last = q.rsplit('.').next().unwrap_or(q);
+    q.starts_with("django.db.models.signals.")
+        || q.starts_with("django.core.signals.")
+        || q.starts_with("django.test.signals.")
+        || q.starts_with("blinker.")
+        || last.contains("signal")
+        || [
+            "_save",
+            "_delete",
+            "_changed",
+            "_created",
+            "_started",
+            "_finished",
+            "_init",
+            "_migrate",
+            "_updated",
+            "_registered",
+        ]
+        .iter()
+        .any(|s| last.ends_with(s))
 }
 
 #[cfg(test)]

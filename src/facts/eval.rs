@@ -286,6 +286,25 @@ impl<'w, 'a> Walker<'w, 'a> {
         if catalog::is_container_constructor(&q) {
             return Val::Obj(Obj::Mutable);
         }
+        if let Some(consumer) = catalog::kafka_client(&q) {
+            return self.kafka_value(c, consumer, d);
+        }
+        if q == "boto3.client" || q == "boto3.resource" || q == "boto3.session.Session.client" {
+            // Under moto's mock the client talks to an in-process fake.
+            if self.mitigating.iter().any(|k| k == "aws:mock") {
+                return Val::Obj(Obj::PrivateService);
+            }
+            return match c.keyword("endpoint_url").map(|e| self.eval_depth(e, d + 1)) {
+                Some(Val::Str(url)) => match service_key(&url) {
+                    Some(k) => Val::Obj(Obj::Service(format!("service:{k}"))),
+                    None => Val::Unknown,
+                },
+                Some(v) if v.is_unique() => Val::Obj(Obj::PrivateService),
+                // Real AWS: shared by every worker, like any remote service.
+                None => Val::Obj(Obj::Service("service:aws://default".into())),
+                _ => Val::Unknown,
+            };
+        }
         if let Some((scheme, _)) = catalog::service_constructor(&q) {
             return self.service_value(c, scheme, d);
         }
@@ -443,6 +462,38 @@ impl<'w, 'a> Walker<'w, 'a> {
             }
             _ => Val::Unknown,
         }
+    }
+
+    /// A Kafka client: the broker is shared; a consumer of fixed topics uses
+    /// them from the start, one of per-worker topics is private.
+    fn kafka_value(&mut self, c: &Call, consumer: bool, d: u32) -> Val {
+        let servers = c
+            .keyword("bootstrap_servers")
+            .map(|v| self.eval_depth(v, d + 1))
+            .or_else(|| {
+                // confluent_kafka: `Producer({"bootstrap.servers": ...})`.
+                let ExprKind::Dict(items) = &c.args.first()?.kind else {
+                    return None;
+                };
+                items
+                    .iter()
+                    .find_map(|(k, v)| {
+                        (k.as_ref()?.as_str()? == "bootstrap.servers").then(|| v.clone())
+                    })
+                    .map(|v| self.eval_depth(&v, d + 1))
+            });
+        let broker = match servers {
+            Some(Val::Str(s)) => s,
+            Some(v) if v.is_unique() => return Val::Obj(Obj::PrivateService),
+            _ => "localhost:9092".to_string(),
+        };
+        if consumer {
+            let topics: Vec<Val> = c.args.iter().map(|a| self.eval_depth(a, d + 1)).collect();
+            if !topics.is_empty() && topics.iter().all(Val::is_unique) {
+                return Val::Obj(Obj::PrivateService);
+            }
+        }
+        Val::Obj(Obj::Service(format!("service:kafka://{broker}")))
     }
 
     /// The value of a client's `dbname=`/`database=`/`db=` keyword.

@@ -201,6 +201,16 @@ impl<'w, 'a> Walker<'w, 'a> {
                 return;
             }
         }
+        // Spark: `df.write.mode("overwrite").parquet(path)`.
+        if catalog::is_spark_writer_sink(m)
+            && receiver_chain_has(c, &["write", "writeTo", "writeStream"])
+        {
+            if let Some(p) = c.args.first().or_else(|| c.keyword("path")) {
+                let v = self.eval(p);
+                self.write_path(&v, span, "writes");
+            }
+            return;
+        }
         if catalog::is_write_to_arg_method(m) {
             if let Some(p) = c
                 .args
@@ -224,6 +234,37 @@ impl<'w, 'a> Walker<'w, 'a> {
                         self.write_path(&v, span, "writes");
                     }
                 }
+            }
+        }
+    }
+
+    /// `runserver 127.0.0.1:8765`, `http.server 8000`: the address follows
+    /// the server command in an argument list.
+    fn server_command_port(&mut self, vals: &[Val], span: Span) {
+        let Some(pos) = vals.iter().position(|v| {
+            v.as_str().is_some_and(|s| {
+                matches!(
+                    s,
+                    "runserver"
+                        | "http.server"
+                        | "uvicorn"
+                        | "gunicorn"
+                        | "daphne"
+                        | "hypercorn"
+                        | "serve"
+                )
+            })
+        }) else {
+            return;
+        };
+        for v in &vals[pos + 1..] {
+            let Some(s) = v.as_str() else { continue };
+            if s.starts_with('-') {
+                continue;
+            }
+            if let Some(p) = s.rsplit(':').next().and_then(|p| p.parse::<i64>().ok()) {
+                self.port_hazard(p, span, "starts a server on");
+                return;
             }
         }
     }
@@ -315,6 +356,7 @@ impl<'w, 'a> Walker<'w, 'a> {
             if let Some(arg) = c.args.first() {
                 if let ExprKind::List(items) = &arg.kind {
                     let vals: Vec<Val> = items.iter().map(|i| self.eval(i)).collect();
+                    self.server_command_port(&vals, span);
                     for w in vals.windows(2) {
                         if let (Val::Str(flag), v) = (&w[0], &w[1]) {
                             if matches!(flag.as_str(), "--port" | "--bind" | "--listen") {
@@ -654,6 +696,17 @@ impl<'w, 'a> Walker<'w, 'a> {
                 return;
             }
         }
+        // Receivers connected to a process-wide signal.
+        if let (Some("connect" | "disconnect"), Some(r)) = (method, receiver) {
+            if self
+                .imports
+                .is_imported(r.dotted().map(|p| p[0]).unwrap_or(""))
+                && catalog::is_signal(recv_q)
+            {
+                self.container_write(r, span);
+            }
+            return;
+        }
         // Module-level containers.
         if let (Some(m), Some(r)) = (method, receiver) {
             if catalog::is_mutating_method(m) {
@@ -800,4 +853,26 @@ pub(super) fn short_call(q: &str, method: Option<&str>) -> String {
         Some(m) if m == "from_pretrained" => format!("{m}()"),
         _ => format!("{}()", q.rsplit('.').next().unwrap_or(q)),
     }
+}
+
+/// Does the callee's receiver chain go through one of `attrs`
+/// (`df.write.mode(...).parquet` goes through `write`)?
+pub(super) fn receiver_chain_has(c: &Call, attrs: &[&str]) -> bool {
+    let mut e = match &c.func.kind {
+        ExprKind::Attribute { value, .. } => &**value,
+        _ => return false,
+    };
+    for _ in 0..16 {
+        match &e.kind {
+            ExprKind::Attribute { value, attr } => {
+                if attrs.contains(&attr.as_str()) {
+                    return true;
+                }
+                e = value;
+            }
+            ExprKind::Call(inner) => e = &inner.func,
+            _ => return false,
+        }
+    }
+    false
 }

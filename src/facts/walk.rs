@@ -583,8 +583,15 @@ impl<'w, 'a> Walker<'w, 'a> {
         if let Some(Val::Obj(Obj::Service(k))) = &recv_val {
             if k.starts_with("service:") {
                 let m = method.unwrap_or("");
-                let scoped_query = catalog::is_query_method(m)
-                    && c.args.first().is_some_and(|a| self.eval(a).is_unique());
+                // An operation on something named uniquely (a per-worker
+                // topic, a uuid bucket, `CREATE DATABASE {worker}`) shares nothing.
+                let scoped_query = c.args.first().is_some_and(|a| self.eval(a).is_unique())
+                    || c.keywords.iter().any(|kw| {
+                        kw.name
+                            .as_deref()
+                            .is_some_and(catalog::is_resource_name_keyword)
+                            && self.eval(&kw.value).is_unique()
+                    });
                 let handle_use = catalog::is_session_method(m) && !is_admin_key(k) && {
                     let db = ["database", "db", "dbname"]
                         .iter()
@@ -601,7 +608,21 @@ impl<'w, 'a> Walker<'w, 'a> {
                 }
             }
         }
-        if catalog::service_constructor(&q).is_none() {
+        // A consumer of fixed topics reads them from the moment it exists.
+        if catalog::kafka_client(&q) == Some(true) {
+            if let Val::Obj(Obj::Service(k)) = self.call_value(c, 0) {
+                self.service_use(&k, span);
+            }
+        }
+        // Handing a connection to application code uses it, unless the call
+        // also names something unique (`publish(producer, topic=worker_topic)`).
+        let names_unique = c
+            .args
+            .iter()
+            .chain(c.keywords.iter().map(|k| &k.value))
+            .any(|a| !matches!(a.kind, ExprKind::Name(_)) && self.eval(a).is_unique()
+                || matches!(&a.kind, ExprKind::Name(n) if self.locals.get(n).is_some_and(|v| matches!(v, Val::Unique))));
+        if catalog::service_constructor(&q).is_none() && !names_unique {
             for a in c.args.iter().chain(c.keywords.iter().map(|k| &k.value)) {
                 if let ExprKind::Name(n) = &a.kind {
                     if let Some(Val::Obj(Obj::Service(k))) = self.locals.get(n).cloned() {

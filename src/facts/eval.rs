@@ -22,8 +22,22 @@ impl<'w, 'a> Walker<'w, 'a> {
         v
     }
 
-    pub(super) fn derives_from_unique(&mut self, e: &Expr, d: u32) -> bool {
-        if d > 8 || matches!(e.kind, ExprKind::Lambda(_) | ExprKind::Comprehension(_)) {
+        pub(super) fn derives_from_unique(&mut self, e: &Expr, d: u32) -> bool {
+        // Names and numbers computed from a unique value are unique; objects
+        // built with one (a client given a tmp dir) are not thereby private.
+        let name_like = match &e.kind {
+            ExprKind::BinOp { .. }
+            | ExprKind::FString(_)
+            | ExprKind::Subscript { .. }
+            | ExprKind::Other(_)
+            | ExprKind::Tuple(_) => true,
+            ExprKind::Call(c) => matches!(
+                c.func.dotted().as_deref(),
+                Some(["int" | "str" | "hash" | "hex" | "abs" | "format" | "repr"])
+            ),
+            _ => false,
+        };
+        if d > 8 || !name_like {
             return false;
         }
         // `eval_depth` of a child already folds in the child's own taint.

@@ -538,12 +538,14 @@ impl<'w, 'a> Walker<'w, 'a> {
                             if c.args.len() <= 2 && m_is_dotted(&dotted) =>
                         {
                             self.out.overrides.insert(format!("attr:{dotted}"));
+                            self.out.overrides.insert(format!("state:{dotted}"));
                         }
                         Some((target, _)) => {
                             if let (Some(q), Some(Val::Str(name))) =
                                 (self.q(target), c.args.get(1).map(|n| self.eval(n)))
                             {
                                 self.out.overrides.insert(format!("attr:{q}.{name}"));
+                                self.out.overrides.insert(format!("state:{q}.{name}"));
                             }
                         }
                         None => {}

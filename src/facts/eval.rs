@@ -22,7 +22,7 @@ impl<'w, 'a> Walker<'w, 'a> {
         v
     }
 
-        pub(super) fn derives_from_unique(&mut self, e: &Expr, d: u32) -> bool {
+    pub(super) fn derives_from_unique(&mut self, e: &Expr, d: u32) -> bool {
         // Names and numbers computed from a unique value are unique; objects
         // built with one (a client given a tmp dir) are not thereby private.
         let name_like = match &e.kind {
@@ -157,6 +157,22 @@ impl<'w, 'a> Walker<'w, 'a> {
     }
 
     pub(super) fn attr_value(&mut self, whole: &Expr, value: &Expr, attr: &str, d: u32) -> Val {
+        // `self.import_dir` / `cls.import_dir`: a class-body attribute.
+        if let (ExprKind::Name(n), Some(class)) = (&value.kind, &self.class) {
+            if matches!(n.as_str(), "self" | "cls") && !self.locals.contains_key(n.as_str())
+                || n == class
+            {
+                let found = self
+                    .module
+                    .class_attrs
+                    .get(class)
+                    .and_then(|attrs| attrs.get(attr))
+                    .cloned();
+                if let Some(expr) = found {
+                    return self.eval_depth(&expr, d + 1);
+                }
+            }
+        }
         let base = self.eval_depth(value, d + 1);
         match (&base, attr) {
             (Val::Unique, _) => Val::Unique,

@@ -136,7 +136,9 @@ pub fn analyze(suite: &Suite, opts: &FactsOptions) -> Facts {
     let test_facts = tests
         .par_iter()
         .zip(params.into_par_iter())
-        .map(|((mi, t), params)| an.walk_function(*mi, &t.func, params, true, 0))
+        .map(|((mi, t), params)| {
+            an.walk_function(*mi, &t.func, t.class.as_deref(), params, true, 0)
+        })
         .collect();
     let mut facts = Facts {
         fixtures: an.memo.clone(),
@@ -277,7 +279,14 @@ impl<'a> Analyzer<'a> {
             })
             .collect();
         let function_scoped = f.scope == Scope::Function;
-        let mut facts = self.walk_function(r.module, &f.func, params, function_scoped, 0);
+        let mut facts = self.walk_function(
+            r.module,
+            &f.func,
+            f.class.as_deref(),
+            params,
+            function_scoped,
+            0,
+        );
         // A module/session fixture handing out a fresh container shares it
         // between the tests of its scope.
         // A broad-scoped fixture hands one object to every test of its scope:
@@ -298,10 +307,12 @@ impl<'a> Analyzer<'a> {
         self.memo.insert(r, facts);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn walk_function(
         &self,
         mi: usize,
         func: &Function,
+        class: Option<&str>,
         params: HashMap<String, Val>,
         function_scoped: bool,
         depth: u32,
@@ -325,6 +336,7 @@ impl<'a> Analyzer<'a> {
             out: FnFacts::default(),
             function_scoped,
             depth,
+            class: class.map(|c| c.rsplit("::").next().unwrap_or(c).to_string()),
             env_values: HashMap::new(),
             used_services: HashSet::new(),
         };
@@ -477,6 +489,8 @@ struct Walker<'w, 'a> {
     out: FnFacts,
     function_scoped: bool,
     depth: u32,
+    /// The class a method belongs to, for `self.X`/`cls.X` class attributes.
+    class: Option<String>,
     /// Environment values set earlier in this body.
     env_values: HashMap<String, Val>,
     /// Service keys already reported as used in this body.

@@ -123,6 +123,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                 out: FnFacts::default(),
                 function_scoped: self.function_scoped,
                 depth: 2,
+                class: self.class.clone(),
                 env_values: HashMap::new(),
                 used_services: HashSet::new(),
             };

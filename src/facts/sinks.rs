@@ -821,9 +821,14 @@ impl<'w, 'a> Walker<'w, 'a> {
                 params.insert(p.name.clone(), Val::Unknown);
             }
         }
-        let sub = self
-            .an
-            .walk_function(mi, &func, params, self.function_scoped, self.depth + 1);
+        let sub = self.an.walk_function(
+            mi,
+            &func,
+            None,
+            params,
+            self.function_scoped,
+            self.depth + 1,
+        );
         for mut h in sub.hazards {
             h.module = self.mi;
             h.span = span;

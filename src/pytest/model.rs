@@ -180,6 +180,8 @@ pub struct ModuleModel {
     pub star_import: bool,
     /// Names of module-level classes (their attributes are process-wide).
     pub classes: BTreeSet<String>,
+    /// Class-body assignments of module-level classes: class -> name -> value.
+    pub class_attrs: HashMap<String, HashMap<String, Expr>>,
     /// A project module the tests import (a helper or application code),
     /// read for its constants and helpers, never collected.
     pub support: bool,
@@ -1151,7 +1153,25 @@ pub fn extract(
         module_markers,
                 suppressions: suppressions(module, source),
         uses_pytest,
-                        classes: ex.classes.keys().cloned().collect(),
+                                classes: ex.classes.keys().cloned().collect(),
+        class_attrs: ex
+            .classes
+            .iter()
+            .map(|(name, c)| {
+                let attrs = c
+                    .body
+                    .iter()
+                    .filter_map(|s| match &s.kind {
+                        StmtKind::Assign { targets, value } => match targets.first().map(|t| &t.kind) {
+                            Some(ExprKind::Name(n)) => Some((n.clone(), value.clone())),
+                            _ => None,
+                        },
+                        _ => None,
+                    })
+                    .collect();
+                (name.clone(), attrs)
+            })
+            .collect(),
         support: false,
         star_import: module.body.iter().any(|s| {
             matches!(&s.kind, StmtKind::ImportFrom { names, .. } if names.iter().any(|a| a.name == "*"))

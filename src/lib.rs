@@ -322,10 +322,20 @@ fn support_modules(
     // (pytest puts the first directory without `__init__.py` on sys.path).
     let mut bases: Vec<std::path::PathBuf> = vec![root.to_path_buf(), root.join("src")];
     let dirs: BTreeSet<&str> = modules.iter().map(|m| m.dir.as_str()).collect();
-    let test_dirs: Vec<String> = dirs
+    // The test tree: directories that hold test modules (a conftest at a
+    // package root does not make the whole package test code).
+    let test_dirs: Vec<String> = modules
         .iter()
-        .filter(|d| !d.is_empty())
-        .map(|d| format!("{d}/"))
+        .filter(|m| !m.is_conftest && !m.tests.is_empty())
+        .map(|m| {
+            if m.dir.is_empty() {
+                String::new()
+            } else {
+                format!("{}/", m.dir)
+            }
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect();
     bases.extend(
         dirs.into_iter()
@@ -375,7 +385,14 @@ fn support_modules(
                 // Helpers in the test tree are followed from test bodies;
                 // application code is not (its caches and loaders are the
                 // code under test, often mocked), only its constants count.
-                if !test_dirs.iter().any(|d| rel_path.starts_with(d.as_str())) {
+                let in_test_tree = test_dirs.iter().any(|d| {
+                    if d.is_empty() {
+                        !rel_path.contains('/')
+                    } else {
+                        rel_path.starts_with(d.as_str())
+                    }
+                });
+                if !in_test_tree {
                     model.functions.clear();
                 }
                 models.push((model, parsed.source));

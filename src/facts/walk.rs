@@ -264,7 +264,12 @@ impl<'w, 'a> Walker<'w, 'a> {
     }
 
     pub(super) fn shared_fixture_mutation(&mut self, key: &str, verb: &str, span: Span) {
-        let shown = key.trim_start_matches("fixtureobj:");
+        // `fixtureobj:tests/x.py::tr.stats` -> the fixture `tr`.
+        let id = key.trim_start_matches("fixtureobj:");
+        let shown = match id.rsplit_once("::") {
+            Some((_, tail)) => tail.split('.').next().unwrap_or(tail),
+            None => id,
+        };
         self.hazard(
             "ISO703",
             Some(key.to_string()),

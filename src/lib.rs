@@ -309,19 +309,68 @@ fn support_modules(
     use std::collections::{BTreeSet, HashMap, HashSet};
     let known: HashSet<&str> = modules.iter().map(|m| m.dotted.as_str()).collect();
     let mut wanted: BTreeSet<String> = BTreeSet::new();
+    // Which imports can matter: constants (`from app.config import ROOT`),
+    // config-like modules (`from app import settings`), and anything the
+    // test tree itself holds (helpers); not every application module.
+    let constant_like = |name: &str| {
+        name.chars().any(|c| c.is_ascii_uppercase())
+            && !name.chars().any(|c| c.is_ascii_lowercase())
+    };
+    let config_like = |name: &str| {
+        [
+            "config",
+            "settings",
+            "constants",
+            "paths",
+            "conf",
+            "helpers",
+            "utils",
+            "fixtures",
+            "testing",
+        ]
+        .iter()
+        .any(|w| name.contains(w))
+    };
     for m in modules {
         for (_, q) in m.imports.iter() {
-            // `pkg.config.NAME` -> `pkg.config`; `pkg.config` (a module) itself.
-            if let Some((module, _)) = q.rsplit_once('.') {
-                wanted.insert(module.to_string());
+            match q.rsplit_once('.') {
+                Some((module, name)) if constant_like(name) => {
+                    wanted.insert(module.to_string());
+                }
+                Some((module, name)) => {
+                    // `from tests import helpers` / `from app import config`.
+                    if config_like(name) {
+                        wanted.insert(q.to_string());
+                    }
+                    // `from helpers import write_out` (a helper function).
+                    if config_like(module.rsplit('.').next().unwrap_or(module))
+                        || !module.contains('.')
+                    {
+                        wanted.insert(module.to_string());
+                    }
+                }
+                None => {
+                    wanted.insert(q.to_string());
+                }
             }
-            wanted.insert(q.to_string());
         }
     }
     // Where imports resolve from: the root, `src/`, and each test directory
     // (pytest puts the first directory without `__init__.py` on sys.path).
-    let mut bases: Vec<std::path::PathBuf> = vec![root.to_path_buf(), root.join("src")];
+    let mut bases: BTreeSet<std::path::PathBuf> = [root.to_path_buf(), root.join("src")].into();
     let dirs: BTreeSet<&str> = modules.iter().map(|m| m.dir.as_str()).collect();
+    // pytest's rootdir-relative import: each test module's basedir (the
+    // first directory upward without `__init__.py`) is on sys.path.
+    for d in &dirs {
+        let mut dir = root.join(d);
+        while dir.join("__init__.py").is_file() && dir.starts_with(root) && dir != root {
+            match dir.parent() {
+                Some(p) => dir = p.to_path_buf(),
+                None => break,
+            }
+        }
+        bases.insert(dir);
+    }
     // The test tree: directories that hold test modules (a conftest at a
     // package root does not make the whole package test code).
     let test_dirs: Vec<String> = modules
@@ -337,72 +386,108 @@ fn support_modules(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    bases.extend(
-        dirs.into_iter()
-            .filter(|d| !d.is_empty())
-            .map(|d| root.join(d)),
-    );
-    let mut loaded: HashMap<std::path::PathBuf, usize> = HashMap::new();
-    let mut models: Vec<(pytest::ModuleModel, SourceText)> = Vec::new();
-    let mut constants = HashMap::new();
+    let bases: Vec<std::path::PathBuf> = bases.into_iter().collect();
+    // Top-level names each base can import, so most stdlib and third-party
+    // imports are dismissed without a file-system probe per base.
+    let tops: Vec<HashSet<String>> = bases
+        .iter()
+        .map(|b| {
+            std::fs::read_dir(b)
+                .map(|rd| {
+                    rd.filter_map(Result::ok)
+                        .map(|e| {
+                            e.file_name()
+                                .to_string_lossy()
+                                .trim_end_matches(".py")
+                                .to_string()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect();
+    // Resolve import paths to files first (cheap), then parse each file once,
+    // in parallel.
+    let mut by_module: Vec<(String, std::path::PathBuf)> = Vec::new();
     for module in wanted {
         if known.contains(module.as_str()) || module.starts_with('.') {
             continue;
         }
         let rel = module.replace('.', "/");
-        let Some(path) = bases
+        let top = module.split('.').next().unwrap_or("");
+        let found = bases
             .iter()
-            .flat_map(|b| {
+            .zip(tops.iter())
+            .filter(|(_, t)| t.contains(top))
+            .flat_map(|(b, _)| {
                 [
                     b.join(format!("{rel}.py")),
                     b.join(&rel).join("__init__.py"),
                 ]
             })
-            .find(|p| p.is_file())
-        else {
-            continue;
-        };
-        let index = match loaded.get(&path) {
-            Some(&i) => i,
-            None => {
-                let Ok(bytes) = std::fs::read(&path) else {
-                    continue;
-                };
-                if bytes.len() > 1024 * 1024 {
-                    continue;
-                }
-                let parsed = python::parse_bytes(&bytes);
-                let rel_path = walk::relative(root, &path);
-                if known.contains(rel_path.trim_end_matches(".py").replace('/', ".").as_str()) {
-                    continue;
-                }
-                let mut model =
-                    pytest::extract(0, &rel_path, false, &parsed.module, &parsed.source, rules);
-                model.support = true;
-                model.tests.clear();
-                model.hooks.clear();
-                model.module_markers.clear();
-                // Helpers in the test tree are followed from test bodies;
-                // application code is not (its caches and loaders are the
-                // code under test, often mocked), only its constants count.
-                let in_test_tree = test_dirs.iter().any(|d| {
-                    if d.is_empty() {
-                        !rel_path.contains('/')
-                    } else {
-                        rel_path.starts_with(d.as_str())
-                    }
-                });
-                if !in_test_tree {
-                    model.functions.clear();
-                }
-                models.push((model, parsed.source));
-                loaded.insert(path.clone(), models.len() - 1);
-                models.len() - 1
+            .find(|p| p.is_file());
+        if let Some(path) = found {
+            by_module.push((module, path));
+        }
+    }
+    let paths: Vec<std::path::PathBuf> = by_module
+        .iter()
+        .map(|(_, p)| p.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let in_test_tree = |rel_path: &str| {
+        test_dirs.iter().any(|d| {
+            if d.is_empty() {
+                !rel_path.contains('/')
+            } else {
+                rel_path.starts_with(d.as_str())
             }
-        };
-        let consts = &models[index].0.constants;
-        if !consts.is_empty() {
-            constants.insert(module, consts.clone());
+        })
+    };
+    use rayon::prelude::*;
+    let parsed: Vec<Option<(std::path::PathBuf, pytest::ModuleModel, SourceText)>> = paths
+        .par_iter()
+        .map(|path| {
+            let rel_path = walk::relative(root, path);
+            if known.contains(rel_path.trim_end_matches(".py").replace('/', ".").as_str()) {
+                return None;
+            }
+            let bytes = std::fs::read(path).ok()?;
+            // Constants worth following live in small config modules; large
+            // application modules are skipped to keep the run fast.
+            if bytes.len() > 256 * 1024 {
+                return None;
+            }
+            let parsed = std::panic::catch_unwind(|| python::parse_bytes(&bytes)).ok()?;
+            let mut model =
+                pytest::extract(0, &rel_path, false, &parsed.module, &parsed.source, rules);
+            model.support = true;
+            model.tests.clear();
+            model.hooks.clear();
+            model.module_markers.clear();
+            // Helpers in the test tree are followed from test bodies;
+            // application code is not (its caches and loaders are the code
+            // under test, often mocked), only its constants count.
+            if !in_test_tree(&rel_path) {
+                model.functions.clear();
+            }
+            Some((path.clone(), model, parsed.source))
+        })
+        .collect();
+    let mut index: HashMap<std::path::PathBuf, usize> = HashMap::new();
+    let mut models: Vec<(pytest::ModuleModel, SourceText)> = Vec::new();
+    for (path, model, text) in parsed.into_iter().flatten() {
+        index.insert(path, models.len());
+        models.push((model, text));
+    }
+    let mut constants = HashMap::new();
+    for (module, path) in by_module {
+        if let Some(&i) = index.get(&path) {
+            let consts = &models[i].0.constants;
+            if !consts.is_empty() {
+                constants.insert(module, consts.clone());
+            }
         }
     }
     (models, constants)

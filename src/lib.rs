@@ -54,10 +54,7 @@ pub struct AnalyzeOptions {
 }
 
 /// Reads one file into a module model, or findings explaining why not.
-#[allow(dead_code)]
 struct FileResult {
-    rel: String,
-    is_conftest: bool,
     parsed: Option<(pytest::ModuleModel, SourceText)>,
     findings: Vec<Finding>,
 }
@@ -119,8 +116,6 @@ fn read_file(file: &walk::SourceFile, rules: &pytest::NameRules) -> FileResult {
         }
     }
     let mut out = FileResult {
-        rel: file.rel.clone(),
-        is_conftest: file.is_conftest,
         parsed: None,
         findings: Vec::new(),
     };
@@ -179,8 +174,6 @@ fn read_all(files: &[walk::SourceFile], rules: &pytest::NameRules) -> Vec<FileRe
             .par_iter()
             .map(|f| {
                 std::panic::catch_unwind(|| read_file(f, rules)).unwrap_or_else(|_| FileResult {
-                    rel: f.rel.clone(),
-                    is_conftest: f.is_conftest,
                     parsed: None,
                     findings: vec![Finding::new(
                         "ISO009",

@@ -60,8 +60,10 @@ pub const DEFAULT_NORECURSEDIRS: [&str; 9] = [
     "{arch}",
 ];
 
-/// Walks `paths` (or the project's testpaths, else its root). Relative
-/// paths are taken from the current directory, like the command line's.
+/// Walks `paths`; with none, what pytest would collect when run without
+/// arguments: the current directory when it lies below the root, else the
+/// project's testpaths, else the root. Relative paths are taken from the
+/// current directory, like the command line's.
 pub fn discover(project: &Project, paths: &[PathBuf]) -> Discovery {
     let cwd = std::env::current_dir().unwrap_or_else(|_| project.root.clone());
     discover_in(project, &cwd, paths)
@@ -70,15 +72,23 @@ pub fn discover(project: &Project, paths: &[PathBuf]) -> Discovery {
 /// [`discover`] with relative `paths` taken from `cwd`.
 pub fn discover_in(project: &Project, cwd: &Path, paths: &[PathBuf]) -> Discovery {
     let mut walker = Walker::new(project);
+    let root = &project.root;
     let targets: Vec<PathBuf> = if paths.is_empty() {
-        let mut found = Vec::new();
-        for testpath in &project.pytest.testpaths {
-            found.extend(expand_glob(&project.root, testpath));
-        }
-        if found.is_empty() {
-            vec![project.root.clone()]
+        // pytest without arguments collects the current directory, and uses
+        // testpaths only when run from the rootdir. A cwd outside the root
+        // (a project built by hand) means the root.
+        if cwd != root && cwd.starts_with(root) {
+            vec![cwd.to_path_buf()]
         } else {
-            found
+            let mut found = Vec::new();
+            for testpath in &project.pytest.testpaths {
+                found.extend(expand_glob(root, testpath));
+            }
+            if found.is_empty() {
+                vec![root.clone()]
+            } else {
+                found
+            }
         }
     } else {
         paths
@@ -928,6 +938,13 @@ mod tests {
         // testpaths that match nothing fall back to the root.
         p.pytest.testpaths = vec!["nope".into()];
         let d = discover_in(&p, root, &[]);
+        assert_eq!(d.files.len(), 5);
+        // From a subdirectory, pytest collects that directory only.
+        let d = discover_in(&p, &root.join("scratch"), &[]);
+        assert_eq!(rels(&d), vec!["conftest.py", "scratch/test_s.py"]);
+        // A cwd outside the root says nothing about the project.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let d = discover_in(&p, elsewhere.path(), &[]);
         assert_eq!(d.files.len(), 5);
     }
 

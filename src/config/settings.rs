@@ -62,7 +62,7 @@ pub fn load_file(path: &Path, base: &Path) -> Result<Settings, ConfigError> {
     }
     let doc = parse_toml(&src)?;
     let labels = Labels {
-        top: "isoaudit.toml".into(),
+        top: "the top-level table".into(),
         scheduler: "[scheduler]".into(),
         scheduler_prefix: "scheduler.",
     };

@@ -346,6 +346,8 @@ impl<'a> Walker<'a> {
             end_column: 1,
         };
         let rel = self.rel(path);
+        // The root itself has an empty relative path; findings need a name.
+        let rel = if rel.is_empty() { ".".to_string() } else { rel };
         self.problems
             .push(Finding::new(UNREADABLE_PATH, &rel, loc, message));
     }

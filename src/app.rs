@@ -254,22 +254,7 @@ pub fn plan_with_options(
         &analysis.project.root,
         durations_file.as_deref(),
     )?;
-    let tests: Vec<Classified> = analysis
-        .verdicts
-        .iter()
-        .map(|v| Classified {
-            nodeid: v.nodeid.clone(),
-            class: v.class,
-            unit: v.unit.clone(),
-            resources: v
-                .resources
-                .iter()
-                .chain(v.order_keys.iter())
-                .cloned()
-                .collect(),
-            codes: v.codes.clone(),
-        })
-        .collect();
+    let tests: Vec<Classified> = analysis.verdicts.iter().map(|v| v.classified()).collect();
     let opts = PlanOptions {
         workers,
         heavy_workers: sched.heavy_workers.or(settings.heavy_workers),

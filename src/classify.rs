@@ -62,6 +62,25 @@ pub struct Verdict {
     pub mitigations: BTreeSet<String>,
 }
 
+impl Verdict {
+    /// What the scheduler needs of this verdict: external resources and
+    /// in-process keys alike tell it which tests belong together.
+    pub fn classified(&self) -> crate::plan::Classified {
+        crate::plan::Classified {
+            nodeid: self.nodeid.clone(),
+            class: self.class,
+            unit: self.unit.clone(),
+            resources: self
+                .resources
+                .iter()
+                .chain(self.order_keys.iter())
+                .cloned()
+                .collect(),
+            codes: self.codes.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ClassifyOptions {
     pub isolation_markers: Vec<String>,

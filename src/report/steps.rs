@@ -396,22 +396,12 @@ pub fn classified(cx: &Ctx, honour: bool, removed: &BTreeSet<(usize, Span)>) -> 
                 && v.isolation_markers
                     .iter()
                     .any(|m| !removed.contains(&(m.site_module(v.module), m.span)));
-            Classified {
-                nodeid: v.nodeid.clone(),
-                class: if marked { TestClass::Serial } else { v.class },
-                unit: if marked {
-                    format!("serial:{}", v.nodeid)
-                } else {
-                    v.unit.clone()
-                },
-                resources: v
-                    .resources
-                    .iter()
-                    .chain(v.order_keys.iter())
-                    .cloned()
-                    .collect(),
-                codes: v.codes.clone(),
+            let mut c = v.classified();
+            if marked {
+                c.class = TestClass::Serial;
+                c.unit = format!("serial:{}", v.nodeid);
             }
+            c
         })
         .collect()
 }

@@ -491,12 +491,7 @@ fn run_steps(
         cmd.args(opts.paths.iter().map(|p| p.as_os_str()));
         cmd.args(dist_args(workers, has_xdist));
         cmd.arg(format!("--junitxml={}", junit.display()));
-        let start = Instant::now();
-        let status = process::run(&mut cmd).map_err(|source| RunError::Python {
-            python: opts.python.clone(),
-            source,
-        })?;
-        let wall = start.elapsed().as_secs_f64();
+        let (status, wall) = run_timed(&mut cmd, opts)?;
         let code = exit_code(status);
         let collected = read_collected(&work.join(format!("collected-{}.json", step.tag())));
         let cases = read_cases(&junit, &collected.selected);
@@ -586,12 +581,7 @@ fn run_steps(
         } else {
             cmd.args(&nodeids);
         }
-        let start = Instant::now();
-        let status = process::run(&mut cmd).map_err(|source| RunError::Python {
-            python: opts.python.clone(),
-            source,
-        })?;
-        let wall = start.elapsed().as_secs_f64();
+        let (status, wall) = run_timed(&mut cmd, opts)?;
         let rerun_code = exit_code(status);
         let cases = read_cases(&junit, &nodeids);
         let mut passed_alone: BTreeSet<&str> = BTreeSet::new();
@@ -720,6 +710,19 @@ fn case_name(c: &CaseResult) -> String {
             format!("{}::{}", c.case.classname, c.case.name)
         }
     })
+}
+
+/// Runs one pytest process; its exit status and wall time in seconds.
+fn run_timed(
+    cmd: &mut std::process::Command,
+    opts: &RunOptions,
+) -> Result<(std::process::ExitStatus, f64), RunError> {
+    let start = Instant::now();
+    let status = process::run(cmd).map_err(|source| RunError::Python {
+        python: opts.python.clone(),
+        source,
+    })?;
+    Ok((status, start.elapsed().as_secs_f64()))
 }
 
 #[cfg(test)]

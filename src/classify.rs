@@ -118,6 +118,8 @@ fn parametrize_hazards(t: &Test, module: &crate::pytest::ModuleModel) -> Vec<Haz
                 span: values.span,
                 message: "parametrizes over a set, whose iteration order differs between processes; xdist workers collect different test lists and the run aborts".into(),
                 help: "use a list or tuple, or `sorted(...)` of the set".into(),
+                latent: false,
+                api: None,
             });
         }
     }
@@ -193,6 +195,7 @@ pub fn classify(
     let tests: Vec<&Test> = suite.tests().collect();
     let mut verdicts: Vec<Verdict> = Vec::with_capacity(tests.len());
     let mut reads: Vec<BTreeSet<String>> = Vec::with_capacity(tests.len());
+    let mut latent_reads: Vec<BTreeSet<String>> = Vec::with_capacity(tests.len());
     for (i, t) in tests.iter().enumerate() {
         let own = &facts.tests[i];
         let closure = &closures[i];
@@ -208,6 +211,7 @@ pub fn classify(
             })
             .collect();
         let mut test_reads = own.reads.clone();
+        let mut test_latent = own.latent_reads.clone();
         let mut mitigations = own.mitigations.clone();
         let mut chdir_unique = own.chdir_unique;
         let mut overrides = own.overrides.clone();
@@ -222,6 +226,7 @@ pub fn classify(
             restores.extend(ff.restores.iter().cloned());
             unique_env.extend(ff.unique_env.iter().cloned());
             test_reads.extend(ff.reads.iter().cloned());
+            test_latent.extend(ff.latent_reads.iter().cloned());
             mitigations.extend(ff.mitigations.iter().cloned());
             for h in &ff.hazards {
                 hazards.push(Reached {
@@ -285,6 +290,8 @@ pub fn classify(
                 .filter_map(|r| r.hazard.key.clone()),
         );
         test_reads.retain(|k| !crate::facts::key_covered(k, &overrides));
+        test_latent
+            .retain(|k| !crate::facts::key_covered(k, &overrides) && !test_reads.contains(k));
         let isolation_markers: Vec<Marker> = t
             .markers
             .iter()
@@ -311,6 +318,8 @@ pub fn classify(
                     span: t.span,
                     message: "carries a heavy-resource marker".into(),
                     help: String::new(),
+                    latent: false,
+                    api: None,
                 },
                 chain: vec![t.nodeid.clone()],
                 fixture: None,
@@ -330,15 +339,39 @@ pub fn classify(
             mitigations,
         });
         reads.push(test_reads);
+        latent_reads.push(test_latent);
     }
 
-    // Which tests leak each in-process key.
+    // State changed deep in application code matters where another test
+    // depends on it; on its own it is the code under test at work.
+    let mut readers: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
+    for (i, r) in reads.iter().enumerate() {
+        for k in r {
+            readers.entry(k.as_str()).or_default().insert(i);
+        }
+    }
+    for (i, v) in verdicts.iter_mut().enumerate() {
+        v.hazards.retain(|r| {
+            !r.hazard.latent
+                || r.hazard.effect != Effect::Order
+                || r.hazard
+                    .key
+                    .as_deref()
+                    .is_some_and(|k| readers.get(k).is_some_and(|rs| rs.iter().any(|&j| j != i)))
+        });
+    }
+
+    // Which tests leak each in-process key (and which do so from test code).
     let mut writers: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+    let mut direct_writers: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
     for (i, v) in verdicts.iter().enumerate() {
         for r in &v.hazards {
             if r.hazard.effect == Effect::Order {
                 if let Some(k) = &r.hazard.key {
                     writers.entry(k.clone()).or_default().insert(i);
+                    if !r.hazard.latent {
+                        direct_writers.entry(k.clone()).or_default().insert(i);
+                    }
                 }
             }
         }
@@ -388,6 +421,14 @@ pub fn classify(
                     .iter()
                     .any(|(p, w)| key.starts_with(p.as_str()) && w.iter().any(|&x| x != i));
             if leaked {
+                order.insert(key.clone());
+            }
+        }
+        for key in &latent_reads[i] {
+            if direct_writers
+                .get(key)
+                .is_some_and(|w| w.iter().any(|&x| x != i))
+            {
                 order.insert(key.clone());
             }
         }

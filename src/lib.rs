@@ -305,46 +305,15 @@ fn support_modules(
     // Which imports can matter: constants (`from app.config import ROOT`),
     // config-like modules (`from app import settings`), and anything the
     // test tree itself holds (helpers); not every application module.
-    let constant_like = |name: &str| {
-        name.chars().any(|c| c.is_ascii_uppercase())
-            && !name.chars().any(|c| c.is_ascii_lowercase())
-    };
-    let config_like = |name: &str| {
-        [
-            "config",
-            "settings",
-            "constants",
-            "paths",
-            "conf",
-            "helpers",
-            "utils",
-            "fixtures",
-            "testing",
-        ]
-        .iter()
-        .any(|w| name.contains(w))
-    };
+    // Every project module the tests import can hold what they reach: its
+    // constants, helpers, and classes whose methods change shared state.
+    // Imports are candidates; only those that resolve to files under the
+    // root are read.
     for m in modules {
         for (_, q) in m.imports.iter() {
-            match q.rsplit_once('.') {
-                Some((module, name)) if constant_like(name) => {
-                    wanted.insert(module.to_string());
-                }
-                Some((module, name)) => {
-                    // `from tests import helpers` / `from app import config`.
-                    if config_like(name) {
-                        wanted.insert(q.to_string());
-                    }
-                    // `from helpers import write_out` (a helper function).
-                    if config_like(module.rsplit('.').next().unwrap_or(module))
-                        || !module.contains('.')
-                    {
-                        wanted.insert(module.to_string());
-                    }
-                }
-                None => {
-                    wanted.insert(q.to_string());
-                }
+            wanted.insert(q.to_string());
+            if let Some((module, _)) = q.rsplit_once('.') {
+                wanted.insert(module.to_string());
             }
         }
     }
@@ -459,12 +428,10 @@ fn support_modules(
             model.tests.clear();
             model.hooks.clear();
             model.module_markers.clear();
-            // Helpers in the test tree are followed from test bodies;
-            // application code is not (its caches and loaders are the code
-            // under test, often mocked), only its constants count.
-            if !in_test_tree(&rel_path) {
-                model.functions.clear();
-            }
+            // Application code (outside the test tree) is summarised, not
+            // inlined: its hazards only count where another test depends on
+            // the same state.
+            model.application = !in_test_tree(&rel_path);
             Some((path.clone(), model, parsed.source))
         })
         .collect();
@@ -473,6 +440,17 @@ fn support_modules(
     for (path, model, text) in parsed.into_iter().flatten() {
         index.insert(path, models.len());
         models.push((model, text));
+    }
+    // A project module is known by the name tests import it as
+    // (`inventory.ledger`, not `src.inventory.ledger`): keys of its state
+    // must match what test code reads.
+    for (module, path) in &by_module {
+        if let Some(&i) = index.get(path) {
+            let m = &mut models[i].0;
+            if m.dotted.ends_with(module.as_str()) && module.len() < m.dotted.len() {
+                m.dotted = module.clone();
+            }
+        }
     }
     let mut constants = HashMap::new();
     for (module, path) in by_module {

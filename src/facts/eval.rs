@@ -140,14 +140,24 @@ impl<'w, 'a> Walker<'w, 'a> {
             }
         }
         if let Some(q) = self.imports.get(n) {
-            // An application constant (`from app.config import ROOT`).
-            return self.an.app_values.get(q).cloned().unwrap_or(Val::Unknown);
+            // An application constant (`from app.config import ROOT`), or
+            // an object another module holds (`from app.data import ROWS`).
+            if let Some(v) = self.an.app_values.get(q) {
+                return v.clone();
+            }
+            let q = q.to_string();
+            return self.an.imported_object(&q).unwrap_or(Val::Unknown);
         }
         if let Some(c) = self.module.constants.get(n) {
             let c = c.clone();
             let v = self.eval_depth(&c, d + 1);
             return match v {
-                Val::Obj(Obj::Mutable) => {
+                // One object for the whole process: every test that uses it
+                // shares it.
+                Val::Obj(Obj::Mutable | Obj::Instance(_)) => {
+                    Val::Container(format!("state:{}.{}", self.module.dotted, n))
+                }
+                Val::Unknown if is_object_constructor(&c) => {
                     Val::Container(format!("state:{}.{}", self.module.dotted, n))
                 }
                 other => other,
@@ -157,32 +167,32 @@ impl<'w, 'a> Walker<'w, 'a> {
     }
 
     pub(super) fn attr_value(&mut self, whole: &Expr, value: &Expr, attr: &str, d: u32) -> Val {
-        // `self.import_dir` / `cls.import_dir`: a class-body attribute.
-        if let (ExprKind::Name(n), Some(class)) = (&value.kind, &self.class) {
-            if matches!(n.as_str(), "self" | "cls") && !self.locals.contains_key(n.as_str())
-                || n == class
-            {
-                let found = self
-                    .module
-                    .class_attrs
-                    .get(class)
-                    .and_then(|attrs| attrs.get(attr))
-                    .cloned();
-                if let Some(expr) = found {
-                    return self.eval_depth(&expr, d + 1);
+        // `self.import_dir` / `cls.registry`: an attribute of the class, which
+        // every instance (every test of a test class) shares.
+        if let (ExprKind::Name(n), Some(class)) = (&value.kind, self.class.clone()) {
+            let receiver = matches!(n.as_str(), "self" | "cls")
+                && matches!(
+                    self.locals.get(n.as_str()),
+                    None | Some(Val::Obj(Obj::SelfRef))
+                );
+            if receiver || *n == class {
+                if let Some(v) = self.class_level_value(&class, attr, d) {
+                    return v;
                 }
             }
         }
         let base = self.eval_depth(value, d + 1);
         match (&base, attr) {
+            (Val::Obj(Obj::SelfRef), _) => Val::Obj(Obj::SelfRef),
             (Val::Unique, _) => Val::Unique,
             (Val::Str(p), "parent") => Val::Str(dirname(p)),
             (Val::Str(_), "name" | "stem" | "suffix") => Val::Unknown,
             (Val::Obj(Obj::Service(k)), _) => Val::Obj(Obj::Service(k.clone())),
             (Val::Obj(Obj::PrivateService), _) => Val::Obj(Obj::PrivateService),
-            // Parts of a shared fixture object are shared too (`spark.conf`).
-            (Val::Container(k), _) if k.starts_with("fixtureobj:") => {
-                Val::Container(format!("{k}.{attr}"))
+            // Parts of a shared object are that object (`spark.conf`,
+            // `store.rows`): changing one changes what every user sees.
+            (Val::Container(k), _) if k.starts_with("fixtureobj:") || is_object_key(k) => {
+                Val::Container(k.clone())
             }
             (Val::Obj(Obj::Singleton(q)), _) => {
                 self.out.reads.insert(format!("attr:{q}.{attr}"));
@@ -190,9 +200,62 @@ impl<'w, 'a> Walker<'w, 'a> {
             }
             _ => {
                 // `config.ROOT` where `config` is an application module.
-                self.q(whole)
-                    .and_then(|q| self.an.app_values.get(&q).cloned())
-                    .unwrap_or(Val::Unknown)
+                let Some(q) = self.q(whole) else {
+                    return Val::Unknown;
+                };
+                if let Some(v) = self.an.app_values.get(&q) {
+                    return v.clone();
+                }
+                self.an.imported_object(&q).unwrap_or(Val::Unknown)
+            }
+        }
+    }
+
+    /// The value of a class-level attribute seen through `self`/`cls`/the
+    /// class name: literals as themselves, objects as the shared object.
+    pub(super) fn class_level_value(&mut self, class: &str, attr: &str, d: u32) -> Option<Val> {
+        let own = value::ClassRef {
+            module: self.mi,
+            name: class.to_string(),
+        };
+        let owner = if self.module.class_defs.contains_key(class) {
+            self.an.class_level_attr(&own, attr, 0)
+        } else {
+            None
+        };
+        let expr = match &owner {
+            Some(o) => self.an.suite.modules[o.module]
+                .class_attrs
+                .get(&o.name)
+                .and_then(|a| a.get(attr))
+                .cloned(),
+            None => self
+                .module
+                .class_attrs
+                .get(class)
+                .and_then(|attrs| attrs.get(attr))
+                .cloned(),
+        };
+        let v = match &expr {
+            Some(e) if owner.as_ref().is_none_or(|o| o.module == self.mi) => {
+                Some(self.eval_depth(e, d + 1))
+            }
+            _ => None,
+        };
+        let owner = owner?;
+        match v {
+            Some(v @ (Val::Str(_) | Val::Int(_) | Val::Unique | Val::Tuple(_))) => Some(v),
+            Some(
+                v @ Val::Obj(Obj::Service(_) | Obj::PrivateService | Obj::Logger | Obj::Socket),
+            ) => Some(v),
+            // Numbers, flags and text are values, not objects.
+            _ if expr.as_ref().is_some_and(is_immutable_literal) => Some(Val::Unknown),
+            _ => {
+                let dotted = &self.an.suite.modules[owner.module].dotted;
+                Some(Val::Container(format!(
+                    "state:{dotted}.{}.{attr}",
+                    owner.name
+                )))
             }
         }
     }
@@ -337,6 +400,9 @@ impl<'w, 'a> Walker<'w, 'a> {
         }
         if let Some((scheme, _)) = catalog::service_constructor(&q) {
             return self.service_value(c, scheme, d);
+        }
+        if let Some(cls) = self.an.resolve_class(self.mi, &q) {
+            return Val::Obj(Obj::Instance(cls));
         }
         if let (Some(m), ExprKind::Attribute { value, .. }) = (method, &c.func.kind) {
             let recv = self.eval_depth(value, d + 1);
@@ -533,6 +599,41 @@ impl<'w, 'a> Walker<'w, 'a> {
             .find_map(|k| c.keyword(k))
             .map(|v| self.eval_depth(v, d + 1))
     }
+}
+
+/// A module-level `NAME = Something(...)` that builds an object (a class
+/// call, by naming convention), not a value computed by a function.
+fn is_object_constructor(e: &Expr) -> bool {
+    let ExprKind::Call(c) = &e.kind else {
+        return false;
+    };
+    c.func
+        .dotted()
+        .and_then(|d| d.last().copied())
+        .is_some_and(|last| {
+            last.chars().next().is_some_and(char::is_uppercase)
+                && last.chars().any(char::is_lowercase)
+        })
+}
+
+/// A literal no method can change in place.
+fn is_immutable_literal(e: &Expr) -> bool {
+    matches!(
+        e.kind,
+        ExprKind::Str(_)
+            | ExprKind::FString(_)
+            | ExprKind::Bytes
+            | ExprKind::Int(_)
+            | ExprKind::Float
+            | ExprKind::Bool(_)
+            | ExprKind::Tuple(_)
+    )
+}
+
+/// Keys of objects that live for the whole process: module-level objects and
+/// class-level attributes (`state:...`).
+pub(super) fn is_object_key(k: &str) -> bool {
+    k.starts_with("state:")
 }
 
 pub(super) fn service_key_of(

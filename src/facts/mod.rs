@@ -11,6 +11,7 @@
 
 pub mod catalog;
 mod eval;
+mod objects;
 mod restore;
 mod sinks;
 pub mod value;
@@ -50,6 +51,12 @@ pub struct Hazard {
     pub message: String,
     /// What to do instead.
     pub help: String,
+    /// Found in application code a test calls: it matters only where another
+    /// test depends on the same state (a reader), not on its own.
+    pub latent: bool,
+    /// The call that made it (`sentence_transformers.SentenceTransformer`),
+    /// so a caller that patches that name can drop it.
+    pub api: Option<String>,
 }
 
 /// Facts of one test or fixture body.
@@ -58,6 +65,10 @@ pub struct FnFacts {
     pub hazards: Vec<Hazard>,
     /// Process-wide keys read (env vars, module attributes, globals...).
     pub reads: BTreeSet<String>,
+    /// Keys application code this body calls reads: they tie the test to
+    /// writers in test code only (state the code under test both writes
+    /// and reads is its own business).
+    pub latent_reads: BTreeSet<String>,
     /// For fixtures: what it returns or yields.
     pub value: Option<Val>,
     /// Isolation already in place (`tmp_path`, `monkeypatch`, `mock.patch`...).
@@ -75,6 +86,9 @@ pub struct FnFacts {
     pub restores: BTreeSet<String>,
     /// Environment variables set to a value unique to the test or worker.
     pub unique_env: BTreeSet<String>,
+    /// For method summaries: the body changes its receiver (`self.x = ...`,
+    /// `self.items.append(...)`).
+    pub mutates_self: bool,
 }
 
 pub struct Facts {
@@ -102,6 +116,8 @@ pub fn analyze(suite: &Suite, opts: &FactsOptions) -> Facts {
         in_progress: HashSet::new(),
         module_by_dotted: dotted_index(suite),
         app_values: app_constant_values(&opts.app_constants),
+        summaries: std::sync::Mutex::new(HashMap::new()),
+        fixture_classes: HashMap::new(),
     };
     for (mi, m) in suite.modules.iter().enumerate() {
         for fi in 0..m.fixtures.len() {
@@ -162,6 +178,7 @@ fn drop_unwritten_reads(facts: &mut Facts) {
     let keep = |k: &String| key_covered(k, &written);
     for f in facts.fixtures.values_mut().chain(facts.tests.iter_mut()) {
         f.reads.retain(keep);
+        f.latent_reads.retain(keep);
     }
 }
 
@@ -248,6 +265,10 @@ struct Analyzer<'a> {
     module_by_dotted: HashMap<String, usize>,
     /// Values of imported application constants, by qualified name.
     app_values: HashMap<String, Val>,
+    /// One summary per function or method, computed on first call.
+    summaries: std::sync::Mutex<HashMap<objects::SummaryKey, std::sync::Arc<FnFacts>>>,
+    /// Project class of the object a broad-scoped fixture hands out, by fixture id.
+    fixture_classes: HashMap<String, value::ClassRef>,
 }
 
 impl<'a> Analyzer<'a> {
@@ -292,9 +313,13 @@ impl<'a> Analyzer<'a> {
         // A broad-scoped fixture hands one object to every test of its scope:
         // mutating it in place leaks to the next test on the worker.
         if f.scope != Scope::Function {
-            match facts.value {
+            match &facts.value {
                 Some(Val::Obj(Obj::Mutable)) => {
                     facts.value = Some(Val::Container(format!("fixture:{}", f.id)))
+                }
+                Some(Val::Obj(Obj::Instance(c))) => {
+                    self.fixture_classes.insert(f.id.clone(), c.clone());
+                    facts.value = Some(Val::Container(format!("fixtureobj:{}", f.id)))
                 }
                 // Any other object: its attributes are what tests share.
                 Some(Val::Unknown) => {
@@ -307,7 +332,6 @@ impl<'a> Analyzer<'a> {
         self.memo.insert(r, facts);
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn walk_function(
         &self,
         mi: usize,
@@ -317,8 +341,24 @@ impl<'a> Analyzer<'a> {
         function_scoped: bool,
         depth: u32,
     ) -> FnFacts {
+        self.walk_function_in(mi, func, class, params, function_scoped, depth, None)
+    }
+
+    /// `walk_function` for a function nested in another, which sees the
+    /// enclosing function's imports.
+    #[allow(clippy::too_many_arguments)]
+    fn walk_function_in(
+        &self,
+        mi: usize,
+        func: &Function,
+        class: Option<&str>,
+        params: HashMap<String, Val>,
+        function_scoped: bool,
+        depth: u32,
+        outer: Option<&Imports>,
+    ) -> FnFacts {
         let module = &self.suite.modules[mi];
-        let mut local = Imports::default();
+        let mut local = outer.cloned().unwrap_or_default();
         local.add_body(&func.body);
         let imports = Names {
             module: &module.imports,
@@ -339,6 +379,9 @@ impl<'a> Analyzer<'a> {
             class: class.map(|c| c.rsplit("::").next().unwrap_or(c).to_string()),
             env_values: HashMap::new(),
             used_services: HashSet::new(),
+            guards: Vec::new(),
+            local_funcs: HashMap::new(),
+            api: None,
         };
         for (name, v) in &params {
             match v {
@@ -349,6 +392,23 @@ impl<'a> Analyzer<'a> {
                     w.out.mitigations.insert("monkeypatch".into());
                 }
                 _ => {}
+            }
+        }
+        // A method's receiver: writes through it change the instance (or,
+        // for class-level attributes, the class every instance shares).
+        if class.is_some() {
+            let is_static = func
+                .decorators
+                .iter()
+                .any(|d| matches!(d.expr.dotted().as_deref(), Some(["staticmethod"])));
+            if let Some(first) = func.params.first() {
+                if !is_static
+                    && first.kind == ParamKind::Positional
+                    && !w.locals.contains_key(&first.name)
+                {
+                    w.locals.insert(first.name.clone(), Val::Obj(Obj::SelfRef));
+                    w.params.insert(first.name.clone());
+                }
             }
         }
         // Parameters with defaults that nothing supplied (pytest never does).
@@ -495,6 +555,14 @@ struct Walker<'w, 'a> {
     env_values: HashMap<String, Val>,
     /// Service keys already reported as used in this body.
     used_services: HashSet<String>,
+    /// Names the enclosing `if`s test for "not set yet" (`if X is None:`,
+    /// `if key not in CACHE:`): writes to them there are one-time lazy
+    /// initialisation, the same value for every test.
+    guards: Vec<String>,
+    /// Functions defined inside this body (teardown helpers, factories).
+    local_funcs: HashMap<String, std::sync::Arc<Function>>,
+    /// The qualified callee of the call being dispatched to the sinks.
+    api: Option<String>,
 }
 
 const HELP_TMP: &str = "build the path from `tmp_path` (or `tmp_path_factory.mktemp()` in session fixtures) so every test gets its own directory";
@@ -540,6 +608,8 @@ impl<'w, 'a> Walker<'w, 'a> {
             span,
             message,
             help: help.to_string(),
+            latent: false,
+            api: self.api.clone(),
         });
     }
 }

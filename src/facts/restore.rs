@@ -122,10 +122,13 @@ impl<'w, 'a> Walker<'w, 'a> {
                 mitigating: Vec::new(),
                 out: FnFacts::default(),
                 function_scoped: self.function_scoped,
-                depth: 2,
+                depth: 1,
                 class: self.class.clone(),
                 env_values: HashMap::new(),
                 used_services: HashSet::new(),
+                guards: Vec::new(),
+                local_funcs: self.local_funcs.clone(),
+                api: None,
             };
             // Globals declared anywhere in the function apply to teardown.
             collect_globals(body, &mut probe.globals);

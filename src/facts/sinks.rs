@@ -783,10 +783,15 @@ impl<'w, 'a> Walker<'w, 'a> {
 
     /// Calls into helper functions of the suite are analysed in place.
     pub(super) fn inline_helper(&mut self, c: &Call, q: &str, span: Span) {
-        if self.depth >= 2 {
+        if self.depth >= 2 || self.patched(q) {
             return;
         }
+        let mut nested = false;
         let (mi, func) = match &c.func.kind {
+            ExprKind::Name(n) if self.local_funcs.contains_key(n) => {
+                nested = true;
+                (self.mi, std::sync::Arc::clone(&self.local_funcs[n]))
+            }
             ExprKind::Name(n) if !self.is_local(n) && !self.imports.is_imported(n) => {
                 match self.module.functions.get(n) {
                     Some(f) => (self.mi, f.clone()),
@@ -821,15 +826,22 @@ impl<'w, 'a> Walker<'w, 'a> {
                 params.insert(p.name.clone(), Val::Unknown);
             }
         }
-        let sub = self.an.walk_function(
+        let outer = nested.then(|| self.imports.local.clone());
+        let sub = self.an.walk_function_in(
             mi,
             &func,
             None,
             params,
             self.function_scoped,
             self.depth + 1,
+            outer.as_ref(),
         );
+        let latent = self.an.suite.modules[mi].application;
         for mut h in sub.hazards {
+            if h.api.as_deref().is_some_and(|a| self.patched(a)) {
+                continue;
+            }
+            h.latent |= latent;
             h.module = self.mi;
             h.span = span;
             h.message = format!("{} (in helper `{}`)", h.message, func.name);
@@ -842,7 +854,17 @@ impl<'w, 'a> Walker<'w, 'a> {
             }
             self.out.hazards.push(h);
         }
-        self.out.reads.extend(sub.reads);
+        if latent {
+            let kept = sub
+                .reads
+                .into_iter()
+                .chain(sub.latent_reads)
+                .filter(|k| !k.starts_with("env:") && !k.starts_with("attr:os.environ"));
+            self.out.latent_reads.extend(kept);
+        } else {
+            self.out.reads.extend(sub.reads);
+            self.out.latent_reads.extend(sub.latent_reads);
+        }
         self.out.chdir_unique |= sub.chdir_unique;
     }
 }

@@ -32,6 +32,18 @@ pub enum Obj {
     Singleton(String),
     /// A `logging.Logger`: process-wide, whatever variable holds it.
     Logger,
+    /// A fresh instance of one of the project's classes.
+    Instance(ClassRef),
+    /// The receiver (`self`/`cls`) of the method being summarised, or a
+    /// part of it.
+    SelfRef,
+}
+
+/// A class defined in one of the suite's modules (test or project code).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClassRef {
+    pub module: usize,
+    pub name: String,
 }
 
 impl Val {

@@ -2,6 +2,48 @@
 //! subscripts and the environment, and dispatches every call to the sinks.
 
 use super::*;
+use std::sync::Arc;
+
+/// Names an `if` test checks are not set yet: `X is None`, `not X`,
+/// `key not in X`, `not hasattr(X, "a")` (as `X.a`), and either side of `or`.
+fn unset_guards(test: &Expr, out: &mut Vec<String>) {
+    let name = |e: &Expr| e.dotted().map(|d| d.join("."));
+    match &test.kind {
+        ExprKind::Compare { left, comparators } if comparators.len() == 1 => {
+            let right = &comparators[0];
+            if matches!(right.kind, ExprKind::NoneLit) {
+                out.extend(name(left));
+            } else {
+                // `key not in CACHE` (the operator is not kept; `in` guards
+                // an update of an existing entry, equally one-time).
+                out.extend(name(right));
+            }
+        }
+        ExprKind::Call(c) if matches!(c.func.dotted().as_deref(), Some(["hasattr"])) => {}
+        ExprKind::Other(parts) => {
+            // `not X`, `not hasattr(X, "a")`, `a or b`.
+            for p in parts {
+                match &p.kind {
+                    ExprKind::Call(c)
+                        if matches!(c.func.dotted().as_deref(), Some(["hasattr"]))
+                            && c.args.len() == 2 =>
+                    {
+                        if let (Some(obj), Some(attr)) = (name(&c.args[0]), c.args[1].as_str()) {
+                            out.push(format!("{obj}.{attr}"));
+                        }
+                    }
+                    // `not X` (a one-operand node); in `a or b` a bare
+                    // name is a truth test, not a "not set yet" check.
+                    ExprKind::Name(_) | ExprKind::Attribute { .. } if parts.len() == 1 => {
+                        out.extend(name(p))
+                    }
+                    _ => unset_guards(p, out),
+                }
+            }
+        }
+        _ => {}
+    }
+}
 
 impl<'w, 'a> Walker<'w, 'a> {
     pub(super) fn block(&mut self, body: &[Stmt]) {
@@ -31,6 +73,23 @@ impl<'w, 'a> Walker<'w, 'a> {
             }
             StmtKind::AugAssign { target, value } => {
                 self.scan(value);
+                if self.is_os_environ(target) {
+                    // `os.environ |= {...}` sets each key.
+                    let keys: Vec<String> = match &value.kind {
+                        ExprKind::Dict(items) => items
+                            .iter()
+                            .map(|(k, _)| match k.as_ref().map(|k| self.eval(k)) {
+                                Some(Val::Str(k)) => k,
+                                _ => "*".into(),
+                            })
+                            .collect(),
+                        _ => vec!["*".into()],
+                    };
+                    for k in keys {
+                        self.env_write(&k, None, s.span);
+                    }
+                    return;
+                }
                 match &target.kind {
                     ExprKind::Name(n) if !self.is_local(n) || self.globals.contains(n) => {
                         self.global_write(n, s.span)
@@ -74,6 +133,22 @@ impl<'w, 'a> Walker<'w, 'a> {
                 }
                 self.block(body);
                 self.mitigating.truncate(before);
+            }
+            StmtKind::FunctionDef(f) => {
+                self.local_funcs.insert(f.name.clone(), Arc::clone(f));
+            }
+            StmtKind::If { test, body, orelse } => {
+                self.scan(test);
+                let before = self.guards.len();
+                // In application code a "not set yet" check makes the write
+                // a one-time lazy initialisation; in test code a cached
+                // object is exactly what tests end up sharing.
+                if self.module.application {
+                    unset_guards(test, &mut self.guards);
+                }
+                self.block(body);
+                self.guards.truncate(before);
+                self.block(orelse);
             }
             StmtKind::For {
                 target,
@@ -159,7 +234,18 @@ impl<'w, 'a> Walker<'w, 'a> {
         }
     }
 
+    /// Is `target` what an enclosing `if` checked was not set yet?
+    pub(super) fn lazily_set(&self, target: &Expr) -> bool {
+        !self.guards.is_empty()
+            && target
+                .dotted()
+                .is_some_and(|d| self.guards.contains(&d.join(".")))
+    }
+
     pub(super) fn global_write(&mut self, name: &str, span: Span) {
+        if self.guards.iter().any(|g| g == name) {
+            return;
+        }
         let key = format!("global:{}.{}", self.module.dotted, name);
         self.hazard(
             "ISO406",
@@ -173,13 +259,41 @@ impl<'w, 'a> Walker<'w, 'a> {
 
     /// `x.attr = v` / `del x.attr`.
     pub(super) fn attr_write(&mut self, base: &Expr, attr: &str, span: Span) {
+        if let Some(b) = base.dotted() {
+            let whole = format!("{}.{attr}", b.join("."));
+            if self.guards.contains(&whole) {
+                return;
+            }
+        }
+        if let Some(cls) = self.class_target(base) {
+            // `cls.x = v` / `type(self).x = v` in a project class; a test
+            // class's own setup storing on `cls` only reaches its own tests.
+            if !self.is_test_class(&cls) {
+                self.class_attr_write(&cls, attr, span);
+            }
+            return;
+        }
         let base_val = self.eval(base);
-        if let Val::Container(key) = &base_val {
-            if key.starts_with("fixtureobj:") {
-                let key = format!("{key}.{attr}");
+        match &base_val {
+            Val::Obj(Obj::SelfRef) => {
+                self.out.mutates_self = true;
+                return;
+            }
+            Val::Container(key) if key.starts_with("fixtureobj:") => {
+                let key = key.clone();
                 self.shared_fixture_mutation(&key, &format!("sets `{attr}` on"), span);
                 return;
             }
+            // `store.rows.limit = 3` / `self.shared.flag = True`: a part of an
+            // object every test shares.
+            Val::Container(key)
+                if eval::is_object_key(key) && !matches!(base.kind, ExprKind::Name(_)) =>
+            {
+                let key = key.clone();
+                self.shared_object_change(&key, &format!("sets `{attr}` on"), span);
+                return;
+            }
+            _ => {}
         }
         if let Val::Obj(Obj::Singleton(q)) = base_val {
             self.hazard(
@@ -281,6 +395,27 @@ impl<'w, 'a> Walker<'w, 'a> {
     }
 
     pub(super) fn container_write(&mut self, base: &Expr, span: Span) {
+        if self.lazily_set(base) {
+            return;
+        }
+        match self.eval(base) {
+            Val::Obj(Obj::SelfRef) => {
+                self.out.mutates_self = true;
+                return;
+            }
+            // A part of a shared object, or a local alias of one.
+            Val::Container(k) if !matches!(base.kind, ExprKind::Name(_)) => {
+                if k.starts_with("fixtureobj:") {
+                    self.shared_fixture_mutation(&k, "changes a part of", span);
+                    return;
+                }
+                if eval::is_object_key(&k) {
+                    self.shared_object_change(&k, "changes a part of", span);
+                    return;
+                }
+            }
+            _ => {}
+        }
         let key = match &base.kind {
             // `CATALOG["A1"]["price"] = 0` mutates `CATALOG`.
             ExprKind::Subscript { value, .. } => return self.container_write(value, span),
@@ -293,6 +428,10 @@ impl<'w, 'a> Walker<'w, 'a> {
                 }
             }
             ExprKind::Name(n) if self.is_local(n) => match self.locals.get(n) {
+                Some(Val::Container(k)) if k.starts_with("fixtureobj:") => {
+                    let k = k.clone();
+                    return self.shared_fixture_mutation(&k, "changes", span);
+                }
                 Some(Val::Container(k)) => k.clone(),
                 _ => return,
             },
@@ -477,6 +616,16 @@ impl<'w, 'a> Walker<'w, 'a> {
     }
 
     pub(super) fn read_attr(&mut self, e: &Expr) {
+        if let ExprKind::Attribute { value, .. } = &e.kind {
+            if !matches!(value.kind, ExprKind::Name(_)) {
+                if let Val::Container(k) = self.eval(value) {
+                    if eval::is_object_key(&k) || k.starts_with("fixtureobj:") {
+                        self.out.reads.insert(k);
+                        return;
+                    }
+                }
+            }
+        }
         let Some(parts) = e.dotted() else { return };
         if parts.len() < 2 {
             return;
@@ -484,9 +633,9 @@ impl<'w, 'a> Walker<'w, 'a> {
         if self.is_local(parts[0]) {
             // `embedder.max_seq_length` on a broad-scoped fixture's object.
             if let Some(Val::Container(k)) = self.locals.get(parts[0]) {
-                if k.starts_with("fixtureobj:") {
-                    let key = format!("{k}.{}", parts[1..].join("."));
-                    self.out.reads.insert(key);
+                if k.starts_with("fixtureobj:") || eval::is_object_key(k) {
+                    let k = k.clone();
+                    self.out.reads.insert(k);
                 }
             }
             return;
@@ -651,11 +800,62 @@ impl<'w, 'a> Walker<'w, 'a> {
         if method.is_none() {
             self.inline_helper(c, &q, span);
         }
+        // Objects of the project's classes, and objects every test shares.
+        let mut object_handled = false;
+        if let Some(cls) = self.an.resolve_class(self.mi, &q) {
+            self.constructor_call(&cls, span);
+            object_handled = true;
+        } else if let (Some(m), Some(r), Some(rv)) = (method, receiver, recv_val.as_ref()) {
+            object_handled = self.object_call(c, m, r, rv, span);
+            if !object_handled && !self.is_local(recv_q.split('.').next().unwrap_or("")) {
+                // `Registry.register(x)`: a classmethod of a project class.
+                if let Some(cls) = self.an.resolve_class(self.mi, &recv_q) {
+                    if let Some((owner, f)) = self.an.find_method(&cls, m, 0) {
+                        if let Some(sub) = self.an.summary(owner.module, Some(&owner), &f) {
+                            self.absorb(
+                                &sub,
+                                span,
+                                &format!("{}.{}", owner.name, f.name),
+                                owner.module,
+                            );
+                        }
+                    }
+                    object_handled = true;
+                }
+            }
+        }
+        // Handing a shared object to other code may change it or read it.
+        for a in c.args.iter().chain(c.keywords.iter().map(|k| &k.value)) {
+            if let Val::Container(k) = self.eval(a) {
+                if eval::is_object_key(&k) || k.starts_with("fixtureobj:") {
+                    self.out.reads.insert(k);
+                }
+            }
+        }
 
+        self.api = (!q.is_empty()).then(|| q.clone());
         self.file_call(c, &q, method, recv_val.as_ref(), span);
         self.network_call(c, &q, method, recv_val.as_ref(), span);
         self.service_call(c, &q, method, recv_val.as_ref(), span);
-        self.state_call(c, &q, method, receiver, &recv_q, recv_val.as_ref(), span);
+        if !object_handled {
+            self.state_call(c, &q, method, receiver, &recv_q, recv_val.as_ref(), span);
+        }
         self.heavy_call(c, &q, method, span);
+        self.api = None;
+    }
+
+    /// Is the callable `q` replaced by a mock in this context
+    /// (`mock.patch("pkg.Loader")`, `@patch.object(mod, "load")`)?
+    pub(super) fn patched(&self, q: &str) -> bool {
+        !q.is_empty()
+            && self.mitigating.iter().any(|k| {
+                k.strip_prefix("attr:").is_some_and(|t| {
+                    t == q
+                        || t.strip_suffix(".*").is_some_and(|p| q.starts_with(p))
+                        || q.rsplit_once('.').is_some_and(|(_, last)| {
+                            t.rsplit_once('.').is_some_and(|(_, tl)| tl == last) && t.ends_with(q)
+                        })
+                })
+            })
     }
 }

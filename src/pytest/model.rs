@@ -182,9 +182,13 @@ pub struct ModuleModel {
     pub classes: BTreeSet<String>,
     /// Class-body assignments of module-level classes: class -> name -> value.
     pub class_attrs: HashMap<String, HashMap<String, Expr>>,
+    /// Module-level class definitions, for method summaries and bases.
+    pub class_defs: HashMap<String, Arc<Class>>,
     /// A project module the tests import (a helper or application code),
     /// read for its constants and helpers, never collected.
     pub support: bool,
+    /// A support module outside the test tree (application code).
+    pub application: bool,
 }
 
 impl ModuleModel {
@@ -1172,7 +1176,9 @@ pub fn extract(
                 (name.clone(), attrs)
             })
             .collect(),
+        class_defs: ex.classes.clone(),
         support: false,
+        application: false,
         star_import: module.body.iter().any(|s| {
             matches!(&s.kind, StmtKind::ImportFrom { names, .. } if names.iter().any(|a| a.name == "*"))
         }),

@@ -196,6 +196,9 @@ pub fn classify(
     let mut verdicts: Vec<Verdict> = Vec::with_capacity(tests.len());
     let mut reads: Vec<BTreeSet<String>> = Vec::with_capacity(tests.len());
     let mut latent_reads: Vec<BTreeSet<String>> = Vec::with_capacity(tests.len());
+    // Direct reads before a test's own writes are taken out (it reads back
+    // what it wrote: run again, it sees its own leftovers).
+    let mut own_reads: Vec<BTreeSet<String>> = Vec::with_capacity(tests.len());
     for (i, t) in tests.iter().enumerate() {
         let own = &facts.tests[i];
         let closure = &closures[i];
@@ -250,6 +253,21 @@ pub fn classify(
                 mitigations.insert(b.clone());
             }
         }
+        if closure
+            .builtins
+            .iter()
+            .any(|b| matches!(b.as_str(), "pytester" | "testdir"))
+        {
+            // pytester runs each test in its own directory and snapshots and
+            // restores `sys.path` and `sys.modules`.
+            hazards.retain(|r| {
+                r.hazard.effect != Effect::Order
+                    || !r.hazard.key.as_deref().is_some_and(|k| {
+                        k == "cwd" || k == "sys.path" || k.starts_with("sys.modules:")
+                    })
+            });
+            chdir_unique = true;
+        }
         if chdir_unique {
             // Relative paths land in the test's own directory.
             hazards.retain(|r| r.hazard.code != "ISO103");
@@ -289,6 +307,7 @@ pub fn classify(
                 .filter(|r| r.hazard.effect == Effect::Order)
                 .filter_map(|r| r.hazard.key.clone()),
         );
+        own_reads.push(test_reads.clone());
         test_reads.retain(|k| !crate::facts::key_covered(k, &overrides));
         test_latent
             .retain(|k| !crate::facts::key_covered(k, &overrides) && !test_reads.contains(k));
@@ -342,22 +361,22 @@ pub fn classify(
         latent_reads.push(test_latent);
     }
 
-    // State changed deep in application code matters where another test
-    // depends on it; on its own it is the code under test at work.
-    let mut readers: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
-    for (i, r) in reads.iter().enumerate() {
-        for k in r {
-            readers.entry(k.as_str()).or_default().insert(i);
-        }
-    }
-    for (i, v) in verdicts.iter_mut().enumerate() {
+    // State changed deep in application code matters where test code
+    // depends on it (another test, or this one run again); on its own it is
+    // the code under test at work.
+    let read_keys: std::collections::HashSet<&str> = reads
+        .iter()
+        .chain(own_reads.iter())
+        .flat_map(|r| r.iter().map(String::as_str))
+        .collect();
+    for v in verdicts.iter_mut() {
         v.hazards.retain(|r| {
             !r.hazard.latent
                 || r.hazard.effect != Effect::Order
                 || r.hazard
                     .key
                     .as_deref()
-                    .is_some_and(|k| readers.get(k).is_some_and(|rs| rs.iter().any(|&j| j != i)))
+                    .is_some_and(|k| read_keys.contains(k))
         });
     }
 

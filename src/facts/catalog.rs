@@ -349,7 +349,7 @@ pub fn process_setting(q: &str) -> Option<&'static str> {
         "sys.setswitchinterval" => "switch-interval",
         "signal.signal" | "signal.alarm" | "signal.setitimer" => "signals",
         "numpy.set_printoptions" | "numpy.seterr" => "numpy",
-        "pandas.set_option" | "pandas.reset_option" => "pandas-options",
+        "pandas.set_option" => "pandas-options",
         "torch.set_default_dtype" | "torch.set_num_threads" | "torch.set_grad_enabled" => "torch",
         "matplotlib.use" | "matplotlib.rcParams.update" => "matplotlib",
         "time.tzset" => "timezone",
@@ -369,12 +369,39 @@ pub fn restoring_context(q: &str) -> Option<&'static str> {
         "pandas.option_context" => "setting:pandas-options",
         "numpy.errstate" | "numpy.printoptions" => "setting:numpy",
         "contextlib.chdir" => "cwd",
+        "django.test.override_settings"
+        | "django.test.utils.override_settings"
+        | "django.test.modify_settings"
+        | "django.test.utils.modify_settings" => "attr:django.conf.settings",
         "decimal.localcontext" => "setting:decimal",
         "torch.no_grad" | "torch.inference_mode" => "setting:torch",
         "matplotlib.rc_context" => "setting:matplotlib",
         q if is_aws_fake_context(q) => "aws:mock",
         _ => return None,
     })
+}
+
+/// Per-request and per-app-context proxies of web frameworks (`flask.g`,
+/// `flask.session`): each request or context gets its own object, so what a
+/// test stores on them is not module state.
+pub fn is_context_local(q: &str) -> bool {
+    const PROXIES: &[&str] = &[
+        "flask.g",
+        "flask.session",
+        "flask.request",
+        "flask.current_app",
+        "flask.globals.g",
+        "flask.globals.session",
+        "flask.globals.request",
+        "flask.globals.current_app",
+        "quart.g",
+        "quart.session",
+        "quart.request",
+        "starlette.requests.Request",
+    ];
+    PROXIES
+        .iter()
+        .any(|p| q == *p || q.strip_prefix(p).is_some_and(|rest| rest.starts_with('.')))
 }
 
 /// Container methods that mutate.

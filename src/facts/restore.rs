@@ -26,6 +26,16 @@ impl<'w, 'a> Walker<'w, 'a> {
                 }
             }
         }
+        // `self.settings(...)` / `self.modify_settings(...)` of a Django
+        // test case restore the settings they change.
+        if let ExprKind::Attribute { value, attr } = &callee.kind {
+            if matches!(attr.as_str(), "settings" | "modify_settings")
+                && matches!(self.eval(value), Val::Obj(Obj::SelfRef))
+                && call.is_some()
+            {
+                keys.push("attr:django.conf.settings".into());
+            }
+        }
         let Some(call) = call else { return keys };
         match qn {
             "mock.patch.dict" => {

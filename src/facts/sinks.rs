@@ -665,9 +665,10 @@ impl<'w, 'a> Walker<'w, 'a> {
             return;
         }
         // `logging.getLogger(...).setLevel(...)` / `.addHandler(...)`.
+        // (`removeHandler`/`removeFilter` undo what a test added: no hazard.)
         if matches!(
             method,
-            Some("setLevel" | "addHandler" | "removeHandler" | "addFilter" | "propagate")
+            Some("setLevel" | "addHandler" | "addFilter" | "propagate")
         ) {
             if let Some(ExprKind::Call(inner)) = receiver.map(|r| &r.kind) {
                 if self.q(&inner.func).as_deref() == Some("logging.getLogger") {

@@ -91,9 +91,8 @@ impl<'w, 'a> Walker<'w, 'a> {
                     return;
                 }
                 match &target.kind {
-                    ExprKind::Name(n) if !self.is_local(n) || self.globals.contains(n) => {
-                        self.global_write(n, s.span)
-                    }
+                    // `x += 1` binds a local unless `x` is declared global.
+                    ExprKind::Name(n) if self.globals.contains(n) => self.global_write(n, s.span),
                     _ => self.assign(target, Val::Unknown, s.span),
                 }
             }
@@ -320,7 +319,7 @@ impl<'w, 'a> Walker<'w, 'a> {
             q = format!("{}.{q}", self.module.dotted);
         }
         let key = format!("attr:{q}.{attr}");
-        if q == "os.environ" {
+        if q == "os.environ" || catalog::is_context_local(&q) {
             return;
         }
         if q == "sys" && matches!(attr, "path" | "modules") {
@@ -463,7 +462,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                     return;
                 }
                 let Some(q) = self.q(base) else { return };
-                if q == "os.environ" || q.starts_with("sys.") {
+                if q == "os.environ" || q.starts_with("sys.") || catalog::is_context_local(&q) {
                     return;
                 }
                 // ORM and client objects (`db.session.add`, `Order.objects.update`)

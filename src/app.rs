@@ -74,6 +74,16 @@ pub fn selection(project: &Project, args: &CheckArgs) -> Selection {
             .cloned()
             .collect(),
         ignore: s.ignore.iter().chain(args.ignore.iter()).cloned().collect(),
+        per_file_ignores: s
+            .per_file_ignores
+            .iter()
+            .cloned()
+            .chain(
+                args.per_file_ignores
+                    .iter()
+                    .map(|(glob, code)| (glob.clone(), vec![code.clone()])),
+            )
+            .collect(),
     }
 }
 
@@ -211,7 +221,12 @@ fn rule(args: &RuleArgs) -> anyhow::Result<u8> {
                 Ok(EXIT_CLEAN)
             }
             None => {
-                eprintln!("isoaudit: unknown rule `{code}`; `isoaudit rule` lists them");
+                let help = match registry::check_selector(code) {
+                    // A family or prefix, not one rule.
+                    Ok(()) => "give one rule's full code, or `--all`".to_string(),
+                    Err(help) => help,
+                };
+                eprintln!("isoaudit: unknown rule `{code}`: {help}");
                 Ok(EXIT_ERROR)
             }
         },

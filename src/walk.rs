@@ -42,6 +42,10 @@ pub struct Discovery {
     pub files: Vec<SourceFile>,
     /// ISO002 findings for paths that could not be walked or read.
     pub problems: Vec<Finding>,
+    /// The walk covered everything pytest collects from the rootdir with no
+    /// arguments (the testpaths, else the root), so conclusions about the
+    /// whole suite ("no test uses this marker") hold.
+    pub whole_suite: bool,
 }
 
 /// The code of the findings discovery produces.
@@ -99,7 +103,32 @@ pub fn discover_in(project: &Project, cwd: &Path, paths: &[PathBuf]) -> Discover
     for target in &targets {
         walker.target(target);
     }
-    walker.finish()
+    let whole_suite = covers_suite(project, &targets);
+    Discovery {
+        whole_suite,
+        ..walker.finish()
+    }
+}
+
+/// Whether `targets` hold every directory pytest collects from the rootdir
+/// when run without arguments: the testpaths, else the root.
+fn covers_suite(project: &Project, targets: &[PathBuf]) -> bool {
+    let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let root = canonical(&project.root);
+    let mut suite: Vec<PathBuf> = project
+        .pytest
+        .testpaths
+        .iter()
+        .flat_map(|t| expand_glob(&project.root, t))
+        .map(|p| canonical(&p))
+        .collect();
+    if suite.is_empty() {
+        suite.push(root);
+    }
+    let targets: Vec<PathBuf> = targets.iter().map(|t| canonical(t)).collect();
+    suite
+        .iter()
+        .all(|s| targets.iter().any(|t| s.starts_with(t)))
 }
 
 /// A pattern with Python `fnmatch` semantics, matched like pytest's
@@ -523,6 +552,7 @@ impl<'a> Walker<'a> {
         Discovery {
             files,
             problems: self.problems,
+            whole_suite: false,
         }
     }
 }

@@ -173,6 +173,7 @@ fn bad_config_is_exit_2_with_the_span() {
 fn single_file_still_loads_the_conftest_chain() {
     let file = demo().join("tests/unit/test_extract.py");
     let out = isoaudit()
+        .current_dir(demo())
         .args(["check", "--output-format", "json", "--select", "ISO1"])
         .arg(&file)
         .output()
@@ -314,6 +315,7 @@ fn suppression_comments_and_per_file_ignores() {
     )
     .unwrap();
     let out = isoaudit()
+        .current_dir(d)
         .args(["check", "--output-format", "json"])
         .arg(d)
         .output()

@@ -384,10 +384,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<u8> {
         };
         let more = match held_back {
             0 => String::new(),
-            h => format!(
-                " ({} more fixable with `--fix --unsafe-fixes`)",
-                plural(h, "finding", "findings")
-            ),
+            h => format!(" ({h} more fixable with `--fix --unsafe-fixes`)"),
         };
         if fixed > 0 {
             writeln!(err, "Fixed {}{more}.", plural(fixed, "finding", "findings"))?;

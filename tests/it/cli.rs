@@ -1,6 +1,6 @@
 //! The binary's surface: exit codes, formats, config errors, fixes.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 pub fn isoaudit() -> Command {
@@ -9,21 +9,6 @@ pub fn isoaudit() -> Command {
 
 fn demo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/suites/etl")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for e in walkdir::WalkDir::new(from)
-        .into_iter()
-        .filter_map(Result::ok)
-    {
-        let rel = e.path().strip_prefix(from).unwrap();
-        let dest = to.join(rel);
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-        } else if e.file_type().is_file() {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
 }
 
 #[test]
@@ -194,7 +179,7 @@ fn single_file_still_loads_the_conftest_chain() {
 #[test]
 fn marker_fixes_diff_then_apply_then_clean() {
     let tmp = tempfile::tempdir().unwrap();
-    copy_dir(&demo(), tmp.path());
+    crate::support::copy_suite(&demo(), tmp.path());
     let markers = ["--select", "ISO501,ISO503,ISO504"];
     let diff = isoaudit()
         .args(["check", "--diff"])

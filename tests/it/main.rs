@@ -7,3 +7,4 @@ mod hostile;
 mod report;
 mod rule_fixtures;
 mod run_e2e;
+mod support;

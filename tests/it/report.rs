@@ -6,24 +6,11 @@ use std::process::{Command, Output};
 
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/suites/etl");
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 /// A fresh copy of the demo suite at `<tmp>/etl`.
 fn demo() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let suite = dir.path().join("etl");
-    copy_dir(Path::new(DEMO), &suite);
+    crate::support::copy_suite(Path::new(DEMO), &suite);
     (dir, suite)
 }
 

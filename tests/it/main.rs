@@ -3,6 +3,7 @@
 
 mod accuracy;
 mod cli;
+mod cli_contract;
 mod hostile;
 mod report;
 mod rule_fixtures;

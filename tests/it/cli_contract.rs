@@ -84,7 +84,11 @@ fn unknown_codes_are_usage_errors_with_the_nearest_code() {
             stderr(&out)
         );
     }
-    for (typo, nearest) in [("ISO1011", "ISO101"), ("iso401", "ISO401"), ("ISO4011", "ISO401")] {
+    for (typo, nearest) in [
+        ("ISO1011", "ISO101"),
+        ("iso401", "ISO401"),
+        ("ISO4011", "ISO401"),
+    ] {
         for flag in code_flags(typo) {
             let mut args = vec!["check"];
             args.extend(flag.iter().map(String::as_str));
@@ -141,7 +145,11 @@ fn other_linters_codes_get_a_one_line_hint() {
 fn the_config_file_rejects_the_same_codes_as_the_command_line() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    write(d, "tests/test_a.py", "def test_a():\n    open('/tmp/shared', 'w')\n");
+    write(
+        d,
+        "tests/test_a.py",
+        "def test_a():\n    open('/tmp/shared', 'w')\n",
+    );
     for (key, code) in [
         ("select", "ISO999"),
         ("ignore", "E501"),
@@ -158,7 +166,11 @@ fn the_config_file_rejects_the_same_codes_as_the_command_line() {
         std::fs::remove_file(d.join("pyproject.toml")).unwrap();
         assert_eq!(cli.status.code(), Some(2), "--{key} {code}");
         assert_eq!(config.status.code(), Some(2), "{key} = [{code}]");
-        assert!(stderr(&config).contains("pyproject.toml"), "{}", stderr(&config));
+        assert!(
+            stderr(&config).contains("pyproject.toml"),
+            "{}",
+            stderr(&config)
+        );
         // The same help on both sides (the config's is wrapped by the
         // diagnostic renderer).
         let words = |o: &Output| {
@@ -182,7 +194,11 @@ fn the_config_file_rejects_the_same_codes_as_the_command_line() {
         );
     }
     // Control: a good code in the config is used.
-    write(d, "pyproject.toml", "[tool.isoaudit]\nselect = [\"ISO101\"]\n");
+    write(
+        d,
+        "pyproject.toml",
+        "[tool.isoaudit]\nselect = [\"ISO101\"]\n",
+    );
     let out = isoaudit(d, &["check", "--output-format", "concise"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stdout(&out).contains("ISO101"));
@@ -240,7 +256,10 @@ fn a_directory_without_test_files_says_so() {
             "{command}: {err}"
         );
     }
-    assert!(!d.join("empty/docs").exists(), "report wrote an empty audit");
+    assert!(
+        !d.join("empty/docs").exists(),
+        "report wrote an empty audit"
+    );
     assert!(!d.join("docs").exists(), "report wrote an empty audit");
     // Control: a suite with tests gets no such warning.
     write(d, "real/test_a.py", "def test_a():\n    pass\n");
@@ -415,7 +434,10 @@ fn paths_in_every_format_are_relative_to_the_current_directory() {
         }
     }
     // From the repository root the GitHub annotation names the real file.
-    let out = isoaudit(&repo(), &["check", "--output-format", "github", "fixtures/suites/etl"]);
+    let out = isoaudit(
+        &repo(),
+        &["check", "--output-format", "github", "fixtures/suites/etl"],
+    );
     assert!(stdout(&out).contains("file=fixtures/suites/etl/tests/conftest.py,"));
 }
 
@@ -465,13 +487,20 @@ fn json_and_sarif_say_where_the_root_is_and_nodeids_stay_pytests() {
         )
         .unwrap();
         let validator = jsonschema::validator_for(&schema).unwrap();
-        assert!(validator.is_valid(&json), "JSON off its schema from {}", cwd.display());
+        assert!(
+            validator.is_valid(&json),
+            "JSON off its schema from {}",
+            cwd.display()
+        );
 
         let out = isoaudit(&cwd, &["check", "--output-format", "sarif", arg]);
         let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let bases = &sarif["runs"][0]["originalUriBaseIds"];
         assert!(bases["%SRCROOT%"].is_object(), "{bases}");
-        assert!(bases["%SRCROOT%"]["uri"].is_null(), "no machine path: {bases}");
+        assert!(
+            bases["%SRCROOT%"]["uri"].is_null(),
+            "no machine path: {bases}"
+        );
         let project = &bases["PROJECTROOT"];
         assert_eq!(project["uriBaseId"], "%SRCROOT%");
         let uri = project["uri"].as_str().unwrap();
@@ -552,7 +581,11 @@ fn suite_wide_rules_need_the_whole_suite_wherever_check_starts() {
     assert_eq!(iso507(d, &[]), unused, "no arguments from the root");
     assert_eq!(iso507(d, &["."]), unused);
     assert_eq!(iso507(d, &["tests"]), unused, "the testpaths");
-    assert_eq!(iso507(&d.join("tests"), &[]), unused, "no arguments from the testpath");
+    assert_eq!(
+        iso507(&d.join("tests"), &[]),
+        unused,
+        "no arguments from the testpath"
+    );
     assert_eq!(iso507(&d.join("tests/b"), &["../.."]), unused);
     // Part of it: no conclusion about markers used elsewhere.
     assert!(iso507(&d.join("tests/b"), &[]).is_empty(), "from tests/b");
@@ -600,7 +633,10 @@ fn diff_shows_what_fix_writes_and_both_count_unsafe_fixes() {
     let d = tmp.path();
     copy_suite(&etl(), d);
     let (safe, unsafe_) = fixable(d);
-    assert!(safe > 0 && unsafe_ > 0, "the demo suite has both kinds: {safe} {unsafe_}");
+    assert!(
+        safe > 0 && unsafe_ > 0,
+        "the demo suite has both kinds: {safe} {unsafe_}"
+    );
     let before = snapshot(d);
 
     let diff = isoaudit(d, &["check", "--diff"]);
@@ -631,7 +667,9 @@ fn diff_shows_what_fix_writes_and_both_count_unsafe_fixes() {
     let err = stderr(&fix);
     assert!(err.contains(&format!("Fixed {safe} finding")), "{err}");
     assert!(
-        err.contains(&format!("{unsafe_} more fixable with `--fix --unsafe-fixes`")),
+        err.contains(&format!(
+            "{unsafe_} more fixable with `--fix --unsafe-fixes`"
+        )),
         "{err}"
     );
     // --fix changed exactly the files --diff showed, each the way it showed.
@@ -646,7 +684,9 @@ fn diff_shows_what_fix_writes_and_both_count_unsafe_fixes() {
     for line in shown.lines() {
         if let Some(added) = line.strip_prefix('+').filter(|_| !line.starts_with("+++")) {
             assert!(
-                after.iter().any(|(_, text)| text.lines().any(|l| l == added)),
+                after
+                    .iter()
+                    .any(|(_, text)| text.lines().any(|l| l == added)),
                 "--diff showed `{added}`, --fix did not write it"
             );
         }
@@ -674,7 +714,11 @@ fn what_isoaudit_writes_into_a_suite_never_reaches_the_tests() {
     let out = isoaudit(&used, &["report"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(used.join("docs/test-isolation-audit.md").is_file());
-    write(&used, ".isoaudit/durations.json", "{\"tests/unit/test_config.py::test_x\": 999.0}\n");
+    write(
+        &used,
+        ".isoaudit/durations.json",
+        "{\"tests/unit/test_config.py::test_x\": 999.0}\n",
+    );
     write(&used, "reports/ci_timings.md", "# stale\n");
     // Tests copy suites without it, so what they see is what was shipped.
     let fresh = tmp.path().join("fresh");
@@ -686,10 +730,18 @@ fn what_isoaudit_writes_into_a_suite_never_reaches_the_tests() {
     }
     let report = |d: &Path| {
         let out = isoaudit(d, &["report", "--check"]);
-        (out.status.code(), stderr(&out).replace(&d.display().to_string(), "<suite>"))
+        (
+            out.status.code(),
+            stderr(&out).replace(&d.display().to_string(), "<suite>"),
+        )
     };
     assert_eq!(report(&fresh), report(&again));
-    let plan = |d: &Path| stdout(&isoaudit(d, &["plan", "--format", "json", "--workers", "2"]));
+    let plan = |d: &Path| {
+        stdout(&isoaudit(
+            d,
+            &["plan", "--format", "json", "--workers", "2"],
+        ))
+    };
     assert_eq!(plan(&fresh), plan(&again));
     // And git ignores it in the shipped suites, so it is never committed.
     let git = Command::new("git")

@@ -67,6 +67,15 @@ pub fn stdout_color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
+/// A command-line path, absolute: relative ones are taken from the current
+/// directory, whatever directory the command later works in.
+fn from_cwd(path: &Path) -> PathBuf {
+    match std::env::current_dir() {
+        Ok(cwd) => absolutize(&cwd, path),
+        Err(_) => path.to_path_buf(),
+    }
+}
+
 /// Loads the configuration, printing a config error (with its TOML span) on failure.
 pub fn load_project(common: &Common) -> Result<Project, u8> {
     match config::load(&common.paths, common.config.as_deref()) {
@@ -483,9 +492,12 @@ pub fn plan_with_options(
             None => plan::parse_workers("auto")?,
         },
     };
+    // `--durations` is a command-line path, taken from the current
+    // directory; the config's `durations` is relative to the project root.
     let durations_file = sched
         .durations
-        .clone()
+        .as_deref()
+        .map(from_cwd)
         .or_else(|| settings.durations.clone());
     let durations = plan::durations::Durations::load_default(
         &analysis.project.root,
@@ -535,7 +547,16 @@ fn run(args: &crate::cli::RunArgs) -> anyhow::Result<u8> {
         Err(code) => return Ok(code),
     };
     let (plan, plan_opts) = plan_with_options(&analysis, &args.schedule)?;
-    let run_opts = crate::run::RunOptions::from_args(&analysis.project, args, &plan_opts);
+    // pytest runs from the project root; a `--python` path given relative to
+    // the current directory must still name the same file there. A bare
+    // name (`python3`) is looked up on PATH.
+    let mut args = args.clone();
+    if let Some(p) = &args.python {
+        if p.components().count() > 1 {
+            args.python = Some(from_cwd(p));
+        }
+    }
+    let run_opts = crate::run::RunOptions::from_args(&analysis.project, &args, &plan_opts);
     let code = crate::run::execute(&analysis.project.root, &plan, &run_opts)?;
     Ok(u8::try_from(code).unwrap_or(EXIT_ERROR))
 }

@@ -782,3 +782,36 @@ fn report_uses_the_library_not_the_command_glue() {
         }
     }
 }
+
+#[test]
+fn path_options_are_taken_from_the_current_directory() {
+    // `--durations FILE` names a file as the shell sees it, not one under
+    // the project root (where the config's `durations` lives).
+    let tmp = tempfile::tempdir().unwrap();
+    copy_suite(&etl(), &tmp.path().join("suite"));
+    let plan = |args: &[&str]| {
+        let mut all = vec!["plan", "--format", "json", "--workers", "2"];
+        all.extend(args);
+        all.push("suite");
+        let out = isoaudit(tmp.path(), &all);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let nodeid = plan(&[])["tests"][0]["nodeid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    write(
+        tmp.path(),
+        "durations.json",
+        &format!("{{\"{nodeid}\": 42.5}}\n"),
+    );
+    let json = plan(&["--durations", "durations.json"]);
+    let test = json["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["nodeid"] == nodeid.as_str())
+        .unwrap();
+    assert_eq!(test["duration"], 42.5);
+}

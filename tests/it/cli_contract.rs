@@ -19,12 +19,13 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::support::{copy_suite, WRITTEN_BY_RUNS};
+use crate::support::{copy_suite, Shipped, WRITTEN_BY_RUNS};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The shipped demo suite, for copying.
 fn etl() -> PathBuf {
     repo().join("fixtures/suites/etl")
 }
@@ -70,14 +71,15 @@ fn code_flags(code: &str) -> Vec<Vec<String>> {
 
 #[test]
 fn unknown_codes_are_usage_errors_with_the_nearest_code() {
-    let suite = etl();
+    let shipped = Shipped::new(&["etl"]);
+    let suite = shipped.suite("etl");
     let suite = suite.to_str().unwrap();
     // Control: known codes and prefixes are accepted and select findings.
     for flag in code_flags("ISO101") {
         let mut args = vec!["check", "--output-format", "concise"];
         args.extend(flag.iter().map(String::as_str));
         args.push(suite);
-        let out = isoaudit(&repo(), &args);
+        let out = isoaudit(shipped.root(), &args);
         assert!(
             matches!(out.status.code(), Some(0 | 1)),
             "{args:?}: {}",
@@ -93,7 +95,7 @@ fn unknown_codes_are_usage_errors_with_the_nearest_code() {
             let mut args = vec!["check"];
             args.extend(flag.iter().map(String::as_str));
             args.push(suite);
-            let out = isoaudit(&repo(), &args);
+            let out = isoaudit(shipped.root(), &args);
             let err = stderr(&out);
             assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
             assert!(out.stdout.is_empty(), "{args:?} printed findings");
@@ -110,7 +112,7 @@ fn unknown_codes_are_usage_errors_with_the_nearest_code() {
             let mut args = vec!["check"];
             args.extend(flag.iter().map(String::as_str));
             args.push(suite);
-            let out = isoaudit(&repo(), &args);
+            let out = isoaudit(shipped.root(), &args);
             let err = stderr(&out);
             assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
             assert!(!stdout(&out).contains("All checks passed"), "{args:?}");
@@ -124,13 +126,14 @@ fn unknown_codes_are_usage_errors_with_the_nearest_code() {
 
 #[test]
 fn other_linters_codes_get_a_one_line_hint() {
-    let suite = etl();
+    let shipped = Shipped::new(&["etl"]);
+    let suite = shipped.suite("etl");
     for code in ["E501", "F401", "PT004", "B", "PLR0913", "S108"] {
         for flag in code_flags(code) {
             let mut args = vec!["check"];
             args.extend(flag.iter().map(String::as_str));
             args.push(suite.to_str().unwrap());
-            let out = isoaudit(&repo(), &args);
+            let out = isoaudit(shipped.root(), &args);
             let err = stderr(&out);
             assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
             let hint: Vec<&str> = err.lines().filter(|l| l.contains("ISOnnn")).collect();
@@ -272,10 +275,10 @@ fn a_directory_without_test_files_says_so() {
 
 /// Runs `args` with a stdout whose reader goes away: after the first line
 /// when `read_one`, else before anything is written.
-fn with_closed_stdout(args: &[&str], read_one: bool) -> Output {
+fn with_closed_stdout(cwd: &Path, args: &[&str], read_one: bool) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_isoaudit"))
         .args(args)
-        .current_dir(repo())
+        .current_dir(cwd)
         .env("NO_COLOR", "1")
         .env_remove("PYTEST_WORKERS")
         .stdout(Stdio::piped())
@@ -295,6 +298,7 @@ fn with_closed_stdout(args: &[&str], read_one: bool) -> Output {
 
 #[test]
 fn a_closed_pipe_ends_quietly() {
+    let shipped = Shipped::new(&["etl"]);
     let suite = "fixtures/suites/etl";
     let cases: [(&[&str], i32); 8] = [
         (&["check", suite], 1),
@@ -308,7 +312,7 @@ fn a_closed_pipe_ends_quietly() {
     ];
     for (args, code) in cases {
         for read_one in [false, true] {
-            let out = with_closed_stdout(args, read_one);
+            let out = with_closed_stdout(shipped.root(), args, read_one);
             let err = stderr(&out);
             assert!(
                 !err.contains("Broken pipe") && !err.contains("error"),
@@ -394,13 +398,17 @@ const FORMATS: [&str; 6] = ["full", "concise", "json", "github", "sarif", "rdjso
 
 #[test]
 fn paths_in_every_format_are_relative_to_the_current_directory() {
+    let shipped = Shipped::new(&["etl"]);
     let outside = tempfile::tempdir().unwrap();
-    let suite = etl();
+    let suite = shipped.suite("etl");
     let unit = suite.join("tests/unit");
     let suite_arg = suite.to_str().unwrap().to_string();
     // (where isoaudit runs, its path arguments): the whole suite each time.
     let runs: Vec<(PathBuf, Vec<String>)> = vec![
-        (repo(), vec!["fixtures/suites/etl".into()]),
+        (
+            shipped.root().to_path_buf(),
+            vec!["fixtures/suites/etl".into()],
+        ),
         (suite.clone(), vec![]),
         (unit.clone(), vec!["../..".into()]),
         (outside.path().to_path_buf(), vec![suite_arg.clone()]),
@@ -435,7 +443,7 @@ fn paths_in_every_format_are_relative_to_the_current_directory() {
     }
     // From the repository root the GitHub annotation names the real file.
     let out = isoaudit(
-        &repo(),
+        shipped.root(),
         &["check", "--output-format", "github", "fixtures/suites/etl"],
     );
     assert!(stdout(&out).contains("file=fixtures/suites/etl/tests/conftest.py,"));
@@ -443,10 +451,11 @@ fn paths_in_every_format_are_relative_to_the_current_directory() {
 
 #[test]
 fn json_and_sarif_say_where_the_root_is_and_nodeids_stay_pytests() {
-    let suite = etl();
+    let shipped = Shipped::new(&["etl"]);
+    let suite = shipped.suite("etl");
     let mut nodeids: Option<BTreeSet<String>> = None;
     for (cwd, arg) in [
-        (repo(), "fixtures/suites/etl"),
+        (shipped.root().to_path_buf(), "fixtures/suites/etl"),
         (suite.clone(), "."),
         (suite.join("tests/unit"), "../.."),
     ] {

@@ -38,3 +38,45 @@ pub fn copy_suite(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A scratch copy of shipped suites laid out as in the repository
+/// (`<root>/fixtures/suites/NAME`), made with [`copy_suite`]: tests that
+/// read a shipped suite read it as committed, whatever `report` or `run`
+/// left in the working tree.
+pub struct Shipped {
+    dir: tempfile::TempDir,
+}
+
+impl Shipped {
+    /// Copies `fixtures/suites/NAME` for each name (all suites for `&[]`).
+    pub fn new(names: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let suites = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/suites");
+        let mut all: Vec<String> = std::fs::read_dir(&suites)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().unwrap().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| names.is_empty() || names.contains(&n.as_str()))
+            .collect();
+        all.sort();
+        assert!(!all.is_empty(), "no suites named {names:?}");
+        for name in all {
+            copy_suite(
+                &suites.join(&name),
+                &dir.path().join("fixtures/suites").join(&name),
+            );
+        }
+        Shipped { dir }
+    }
+
+    /// Stands for the repository root.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `fixtures/suites/NAME` in the copy.
+    pub fn suite(&self, name: &str) -> std::path::PathBuf {
+        self.root().join("fixtures/suites").join(name)
+    }
+}

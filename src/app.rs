@@ -123,20 +123,36 @@ pub fn check_paths(command: &str, common: &Common) -> Result<(), u8> {
 
 /// What to say when the analysed paths hold no test: no test file at all
 /// (with the `python_files` patterns that decide it), or test files without
-/// tests. `None` when there are tests. `run` turns it into pytest's exit 5.
+/// tests. `None` when there are tests. `check`, `plan`, `report` and `graph`
+/// warn with it; `run` can use it for its own zero-test outcome (pytest's
+/// exit 5).
 pub fn no_tests_message(analysis: &Analysis, common: &Common) -> Option<String> {
     if analysis.test_count() > 0 {
         return None;
     }
-    let under = if common.paths.is_empty() {
-        "the current directory".to_string()
-    } else {
+    let testpaths = &analysis.project.pytest.testpaths;
+    let in_root = std::env::current_dir()
+        .ok()
+        .and_then(|d| d.canonicalize().ok())
+        == analysis.project.root.canonicalize().ok();
+    let under = if !common.paths.is_empty() {
         common
             .paths
             .iter()
             .map(|p| format!("`{}`", p.display()))
             .collect::<Vec<_>>()
             .join(", ")
+    } else if in_root && !testpaths.is_empty() {
+        format!(
+            "the testpaths ({})",
+            testpaths
+                .iter()
+                .map(|t| format!("`{t}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        "the current directory".to_string()
     };
     let test_files = analysis
         .suite

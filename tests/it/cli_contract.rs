@@ -264,6 +264,26 @@ fn a_directory_without_test_files_says_so() {
         "report wrote an empty audit"
     );
     assert!(!d.join("docs").exists(), "report wrote an empty audit");
+    // With no arguments: what pytest would collect, named as such.
+    let project = d.join("project");
+    write(
+        &project,
+        "pyproject.toml",
+        "[tool.pytest.ini_options]\ntestpaths = [\"tests\"]\n",
+    );
+    write(&project, "tests/conftest.py", "\n");
+    for command in ["check", "plan"] {
+        let err = stderr(&isoaudit(&project, &[command]));
+        assert!(
+            err.contains("no test files found under the testpaths (`tests`)"),
+            "{command}: {err}"
+        );
+        let err = stderr(&isoaudit(&project.join("tests"), &[command]));
+        assert!(
+            err.contains("no test files found under the current directory"),
+            "{command}: {err}"
+        );
+    }
     // Control: a suite with tests gets no such warning.
     write(d, "real/test_a.py", "def test_a():\n    pass\n");
     let out = isoaudit(d, &["check", "real"]);

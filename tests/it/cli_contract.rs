@@ -844,3 +844,27 @@ fn path_options_are_taken_from_the_current_directory() {
         .unwrap();
     assert_eq!(test["duration"], 42.5);
 }
+
+#[cfg(unix)]
+#[test]
+fn messages_name_paths_as_the_locations_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("proj");
+    write(&project, "pytest.ini", "[pytest]\n");
+    write(&project, "tests/test_a.py", "def test_a():\n    pass\n");
+    std::os::unix::fs::symlink(project.join("tests"), project.join("tests/again")).unwrap();
+    let out = isoaudit(tmp.path(), &["check", "--output-format", "json", "proj"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let loops: Vec<&serde_json::Value> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "ISO002")
+        .collect();
+    assert_eq!(loops.len(), 1, "{json:#}");
+    let path = loops[0]["path"].as_str().unwrap();
+    assert_eq!(path, "proj/tests/again");
+    let message = loops[0]["message"].as_str().unwrap();
+    assert!(message.contains(&format!("`{path}`")), "{message}");
+    assert!(message.contains("`proj/tests`"), "{message}");
+}

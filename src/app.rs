@@ -1,12 +1,22 @@
-//! Command dispatch: glue between the CLI structs and the library. Maps every
-//! outcome to an exit code: 0 clean, 1 findings, 2 usage/config/internal error.
+//! Command dispatch: glue between the CLI structs and the library. Owns
+//! what every command shares before and after the analysis: the paths must
+//! exist, a suite without tests is said to be one, paths are shown relative
+//! to the directory isoaudit runs in, a closed pipe ends the command quietly,
+//! and every outcome maps to an exit code: 0 clean, 1 findings, 2
+//! usage/config/internal error.
 
 use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
-use crate::cli::{CheckArgs, Cli, Command, Common, OutputFormat, RuleArgs};
-use crate::config::{self, Project};
-use crate::diagnostic::Summary;
+use anyhow::Context;
+
+use crate::cli::{
+    CheckArgs, Cli, Command, Common, GraphArgs, GraphFormat, OutputFormat, ReportArgs, RuleArgs,
+};
+use crate::config::{self, absolutize, strip_nodeid, Project};
+use crate::diagnostic::{sort_findings, Applicability, Finding, SourceMap, Summary};
 use crate::output::{self, OutputOptions, RuleInfo};
+use crate::report::{self, md};
 use crate::rules::{self, fix, registry, Selection};
 use crate::{analyze, Analysis, AnalyzeOptions};
 
@@ -19,13 +29,16 @@ pub fn main(cli: Cli) -> u8 {
     let result = match cli.command {
         Command::Check(args) => check(&args),
         Command::Rule(args) => rule(&args),
-        Command::Report(args) => crate::report::command(&args),
+        Command::Report(args) => report(&args),
         Command::Plan(args) => plan(&args),
         Command::Run(args) => run(&args),
-        Command::Graph(args) => crate::report::graph_command(&args),
+        Command::Graph(args) => graph(&args),
     };
     match result {
         Ok(code) => code,
+        // The reader went away (`| head`): nothing is left to tell, as with
+        // ruff and ripgrep.
+        Err(e) if is_broken_pipe(&e) => EXIT_CLEAN,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "isoaudit: error: {e:#}");
             EXIT_ERROR
@@ -33,8 +46,34 @@ pub fn main(cli: Cli) -> u8 {
     }
 }
 
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// A write to stdout that the reader stopped reading counts as done: the
+/// command still ends with the exit code its result calls for.
+fn written(result: std::io::Result<()>) -> std::io::Result<()> {
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 pub fn stdout_color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// A command-line path, absolute: relative ones are taken from the current
+/// directory, whatever directory the command later works in.
+fn from_cwd(path: &Path) -> PathBuf {
+    match std::env::current_dir() {
+        Ok(cwd) => absolutize(&cwd, path),
+        Err(_) => path.to_path_buf(),
+    }
 }
 
 /// Loads the configuration, printing a config error (with its TOML span) on failure.
@@ -49,10 +88,162 @@ pub fn load_project(common: &Common) -> Result<Project, u8> {
     }
 }
 
-/// Loads and analyses the suite for an analysing command.
-pub fn analyse(common: &Common, opts: &AnalyzeOptions) -> Result<Analysis, u8> {
+/// Loads and analyses the suite for an analysing command. A path on the
+/// command line that does not exist is a usage error for every command
+/// (pytest: "file or directory not found"), never an empty analysis.
+pub fn analyse(command: &str, common: &Common, opts: &AnalyzeOptions) -> Result<Analysis, u8> {
+    check_paths(command, common)?;
     let project = load_project(common)?;
     Ok(analyze(project, &common.paths, opts))
+}
+
+/// Every path given must exist (a nodeid's file part, for `a.py::test_x`).
+/// A dangling symlink exists as a name: the walk reports it as ISO002.
+pub fn check_paths(command: &str, common: &Common) -> Result<(), u8> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let mut missing = false;
+    for p in &common.paths {
+        let path = absolutize(&cwd, &strip_nodeid(p));
+        if let Err(e) = path.symlink_metadata() {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                eprintln!(
+                    "isoaudit {command}: error: `{}`: no such file or directory",
+                    p.display()
+                );
+                missing = true;
+            }
+        }
+    }
+    if missing {
+        Err(EXIT_ERROR)
+    } else {
+        Ok(())
+    }
+}
+
+/// What to say when the analysed paths hold no test: no test file at all
+/// (with the `python_files` patterns that decide it), or test files without
+/// tests. `None` when there are tests. `check`, `plan`, `report` and `graph`
+/// warn with it; `run` can use it for its own zero-test outcome (pytest's
+/// exit 5).
+pub fn no_tests_message(analysis: &Analysis, common: &Common) -> Option<String> {
+    if analysis.test_count() > 0 {
+        return None;
+    }
+    let testpaths = &analysis.project.pytest.testpaths;
+    let in_root = std::env::current_dir()
+        .ok()
+        .and_then(|d| d.canonicalize().ok())
+        == analysis.project.root.canonicalize().ok();
+    let under = if !common.paths.is_empty() {
+        common
+            .paths
+            .iter()
+            .map(|p| format!("`{}`", p.display()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    } else if in_root && !testpaths.is_empty() {
+        format!(
+            "the testpaths ({})",
+            testpaths
+                .iter()
+                .map(|t| format!("`{t}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        "the current directory".to_string()
+    };
+    let test_files = analysis
+        .suite
+        .modules
+        .iter()
+        .filter(|m| !m.is_conftest && !m.support)
+        .count();
+    Some(if test_files == 0 {
+        format!(
+            "no test files found under {under} (pytest collects files matching {})",
+            analysis
+                .project
+                .pytest
+                .python_files
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        format!(
+            "no tests found in the {test_files} test file{} under {under}",
+            if test_files == 1 { "" } else { "s" }
+        )
+    })
+}
+
+fn warn_if_no_tests(command: &str, analysis: &Analysis, common: &Common) -> bool {
+    match no_tests_message(analysis, common) {
+        Some(m) => {
+            eprintln!("isoaudit {command}: warning: {m}");
+            true
+        }
+        None => false,
+    }
+}
+
+/// Project-relative paths as the user sees them: relative to the directory
+/// isoaudit runs in (climbing out with `..` when the project lies elsewhere),
+/// so annotations and editors find the files from there, as with ruff.
+pub struct Shown {
+    cwd: PathBuf,
+    root: PathBuf,
+}
+
+impl Shown {
+    pub fn new(root: &Path) -> Self {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| root.to_path_buf());
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| md::normalize(p));
+        Shown {
+            cwd: canonical(&cwd),
+            root: canonical(root),
+        }
+    }
+
+    /// `rel` (relative to the root) relative to the current directory.
+    pub fn path(&self, rel: &str) -> String {
+        let shown = crate::walk::relative(&self.cwd, &md::normalize(&self.root.join(rel)));
+        if shown.is_empty() {
+            ".".into()
+        } else {
+            shown
+        }
+    }
+
+    /// The root itself, relative to the current directory.
+    pub fn root(&self) -> String {
+        self.path(".")
+    }
+
+    /// Findings with their paths shown from the current directory, sorted
+    /// again in that order.
+    pub fn findings(&self, findings: &[Finding]) -> Vec<Finding> {
+        let mut out: Vec<Finding> = findings
+            .iter()
+            .cloned()
+            .map(|mut f| {
+                f.path = self.path(&f.path);
+                f
+            })
+            .collect();
+        sort_findings(&mut out);
+        out
+    }
+
+    pub fn sources(&self, sources: SourceMap) -> SourceMap {
+        sources
+            .into_iter()
+            .map(|(rel, text)| (self.path(&rel), text))
+            .collect()
+    }
 }
 
 fn rule_info(code: &str) -> Option<RuleInfo> {
@@ -74,34 +265,73 @@ pub fn selection(project: &Project, args: &CheckArgs) -> Selection {
             .cloned()
             .collect(),
         ignore: s.ignore.iter().chain(args.ignore.iter()).cloned().collect(),
+        per_file_ignores: s
+            .per_file_ignores
+            .iter()
+            .cloned()
+            .chain(
+                args.per_file_ignores
+                    .iter()
+                    .map(|(glob, code)| (glob.clone(), vec![code.clone()])),
+            )
+            .collect(),
     }
 }
 
+/// Findings whose fix needs `--unsafe-fixes`.
+fn unsafe_fixable(findings: &[Finding]) -> usize {
+    findings
+        .iter()
+        .filter(|f| {
+            f.fix
+                .as_ref()
+                .is_some_and(|x| x.applicability == Applicability::Unsafe)
+        })
+        .count()
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn check(args: &CheckArgs) -> anyhow::Result<u8> {
-    let analysis = match analyse(&args.common, &AnalyzeOptions::default()) {
+    let analysis = match analyse("check", &args.common, &AnalyzeOptions::default()) {
         Ok(a) => a,
         Err(code) => return Ok(code),
     };
+    warn_if_no_tests("check", &analysis, &args.common);
     let sel = selection(&analysis.project, args);
     let mut findings = rules::findings(&analysis, &sel);
+    let shown = Shown::new(&analysis.project.root);
     let mut stdout = std::io::stdout().lock();
+    let mut err = std::io::stderr();
 
     if args.diff {
-        let fixes = fix::plan_fixes(&findings, &analysis.sources(), true);
+        // What `--fix` with the same options would write, and no more.
+        let fixes = fix::plan_fixes(&findings, &analysis.sources(), args.unsafe_fixes);
         for f in &fixes {
-            write!(stdout, "{}", fix::diff(f))?;
+            written(write!(stdout, "{}", fix::diff(f, &shown.path(&f.path))))?;
         }
+        written(stdout.flush())?;
         let n: usize = fixes.iter().map(|f| f.applied).sum();
         let rejected: usize = fixes.iter().map(|f| f.rejected).sum();
-        let mut err = std::io::stderr();
-        if n == 0 {
-            writeln!(err, "No fixes available.")?;
+        let held_back = if args.unsafe_fixes {
+            0
         } else {
-            writeln!(
-                err,
-                "Would fix {n} finding{}.",
-                if n == 1 { "" } else { "s" }
-            )?;
+            unsafe_fixable(&findings)
+        };
+        let more = match held_back {
+            0 => String::new(),
+            h => format!(
+                " ({} held back: add `--unsafe-fixes` to see {})",
+                plural(h, "unsafe fix", "unsafe fixes"),
+                if h == 1 { "it" } else { "them" }
+            ),
+        };
+        if n == 0 {
+            writeln!(err, "No fixes available{more}.")?;
+        } else {
+            writeln!(err, "Would fix {}{more}.", plural(n, "finding", "findings"))?;
         }
         if rejected > 0 {
             writeln!(
@@ -122,20 +352,21 @@ fn check(args: &CheckArgs) -> anyhow::Result<u8> {
         let fixes = fix::plan_fixes(&findings, &analysis.sources(), args.unsafe_fixes);
         for f in &fixes {
             if let Err(e) = fix::write_fix(&analysis.project.root, f) {
-                eprintln!("{}: not fixed: {e}", f.path);
+                eprintln!("{}: not fixed: {e}", shown.path(&f.path));
                 continue;
             }
             fixed += f.applied;
             if f.rejected > 0 {
                 eprintln!(
                     "{}: {} fix(es) dropped: the result would not parse",
-                    f.path, f.rejected
+                    shown.path(&f.path),
+                    f.rejected
                 );
             }
         }
         if fixed > 0 {
             // Report what is left, from the files as they are now.
-            analysis = match analyse(&args.common, &AnalyzeOptions::default()) {
+            analysis = match analyse("check", &args.common, &AnalyzeOptions::default()) {
                 Ok(a) => a,
                 Err(code) => return Ok(code),
             };
@@ -150,6 +381,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<u8> {
         parse_errors: findings.iter().filter(|f| f.code == "ISO001").count(),
     };
     let color = stdout_color() && args.output_format == OutputFormat::Full;
+    let root = shown.root();
     let opts = OutputOptions {
         format: args.output_format,
         color,
@@ -158,14 +390,32 @@ fn check(args: &CheckArgs) -> anyhow::Result<u8> {
         tool_version: env!("CARGO_PKG_VERSION"),
         tool_uri: None,
         rules: &rule_info,
+        root: &root,
     };
-    output::print_findings(&mut stdout, &findings, &analysis.sources(), &summary, &opts)?;
-    if fixed > 0 {
-        writeln!(
-            std::io::stderr(),
-            "Fixed {fixed} finding{}.",
-            if fixed == 1 { "" } else { "s" }
-        )?;
+    let printed = shown.findings(&findings);
+    written(output::print_findings(
+        &mut stdout,
+        &printed,
+        &shown.sources(analysis.sources()),
+        &summary,
+        &opts,
+    ))?;
+    written(stdout.flush())?;
+    if args.fix {
+        let held_back = if args.unsafe_fixes {
+            0
+        } else {
+            unsafe_fixable(&findings)
+        };
+        let more = match held_back {
+            0 => String::new(),
+            h => format!(" ({h} more fixable with `--fix --unsafe-fixes`)"),
+        };
+        if fixed > 0 {
+            writeln!(err, "Fixed {}{more}.", plural(fixed, "finding", "findings"))?;
+        } else if held_back > 0 {
+            writeln!(err, "No fixes applied{more}.")?;
+        }
     }
     Ok(if findings.is_empty() || args.exit_zero {
         EXIT_CLEAN
@@ -175,7 +425,14 @@ fn check(args: &CheckArgs) -> anyhow::Result<u8> {
 }
 
 fn rule(args: &RuleArgs) -> anyhow::Result<u8> {
+    let mut buf = Vec::new();
+    let code = rule_text(args, &mut buf)?;
     let mut out = std::io::stdout().lock();
+    written(out.write_all(&buf).and_then(|()| out.flush()))?;
+    Ok(code)
+}
+
+fn rule_text(args: &RuleArgs, out: &mut Vec<u8>) -> anyhow::Result<u8> {
     if args.all {
         for (i, r) in registry::RULES.iter().enumerate() {
             if i > 0 {
@@ -211,7 +468,12 @@ fn rule(args: &RuleArgs) -> anyhow::Result<u8> {
                 Ok(EXIT_CLEAN)
             }
             None => {
-                eprintln!("isoaudit: unknown rule `{code}`; `isoaudit rule` lists them");
+                let help = match registry::check_selector(code) {
+                    // A family or prefix, not one rule.
+                    Ok(()) => "give one rule's full code, or `--all`".to_string(),
+                    Err(help) => help,
+                };
+                eprintln!("isoaudit: unknown rule `{code}`: {help}");
                 Ok(EXIT_ERROR)
             }
         },
@@ -246,9 +508,12 @@ pub fn plan_with_options(
             None => plan::parse_workers("auto")?,
         },
     };
+    // `--durations` is a command-line path, taken from the current
+    // directory; the config's `durations` is relative to the project root.
     let durations_file = sched
         .durations
-        .clone()
+        .as_deref()
+        .map(from_cwd)
         .or_else(|| settings.durations.clone());
     let durations = plan::durations::Durations::load_default(
         &analysis.project.root,
@@ -270,19 +535,22 @@ fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<u8> {
     let opts = AnalyzeOptions {
         honor_markers: args.schedule.honor_markers,
     };
-    let analysis = match analyse(&args.common, &opts) {
+    let analysis = match analyse("plan", &args.common, &opts) {
         Ok(a) => a,
         Err(code) => return Ok(code),
     };
+    warn_if_no_tests("plan", &analysis, &args.common);
     let plan = build_plan(&analysis, &args.schedule)?;
-    let mut out = std::io::stdout().lock();
-    match args.format {
+    let text = match args.format {
         crate::cli::PlanFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &plan)?;
-            writeln!(out)?;
+            let mut s = serde_json::to_string_pretty(&plan)?;
+            s.push('\n');
+            s
         }
-        crate::cli::PlanFormat::Text => write!(out, "{}", crate::plan::render_text(&plan))?,
-    }
+        crate::cli::PlanFormat::Text => crate::plan::render_text(&plan),
+    };
+    let mut out = std::io::stdout().lock();
+    written(out.write_all(text.as_bytes()).and_then(|()| out.flush()))?;
     Ok(EXIT_CLEAN)
 }
 
@@ -290,12 +558,150 @@ fn run(args: &crate::cli::RunArgs) -> anyhow::Result<u8> {
     let opts = AnalyzeOptions {
         honor_markers: args.schedule.honor_markers,
     };
-    let analysis = match analyse(&args.common, &opts) {
+    let analysis = match analyse("run", &args.common, &opts) {
         Ok(a) => a,
         Err(code) => return Ok(code),
     };
     let (plan, plan_opts) = plan_with_options(&analysis, &args.schedule)?;
-    let run_opts = crate::run::RunOptions::from_args(&analysis.project, args, &plan_opts);
+    // pytest runs from the project root; a `--python` path given relative to
+    // the current directory must still name the same file there. A bare
+    // name (`python3`) is looked up on PATH.
+    let mut args = args.clone();
+    if let Some(p) = &args.python {
+        if p.components().count() > 1 {
+            args.python = Some(from_cwd(p));
+        }
+    }
+    let run_opts = crate::run::RunOptions::from_args(&analysis.project, &args, &plan_opts);
     let code = crate::run::execute(&analysis.project.root, &plan, &run_opts)?;
     Ok(u8::try_from(code).unwrap_or(EXIT_ERROR))
+}
+
+/// Where `--workers` came from: clap fills it from `PYTEST_WORKERS` too.
+fn workers_origin(value: &str) -> String {
+    match std::env::var("PYTEST_WORKERS") {
+        Ok(env) if env == value => "`PYTEST_WORKERS`".into(),
+        _ => "`--workers`".into(),
+    }
+}
+
+fn report(args: &ReportArgs) -> anyhow::Result<u8> {
+    if let Some(d) = &args.date {
+        if !report::valid_date(d) {
+            eprintln!("isoaudit report: --date expects YYYY-MM-DD, got `{d}`");
+            return Ok(EXIT_ERROR);
+        }
+    }
+    let analysis = match analyse("report", &args.common, &AnalyzeOptions::default()) {
+        Ok(a) => a,
+        Err(code) => return Ok(code),
+    };
+    if warn_if_no_tests("report", &analysis, &args.common) {
+        eprintln!("isoaudit report: nothing written");
+        return Ok(EXIT_CLEAN);
+    }
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let (path, shown) = match &args.output {
+        Some(o) => (absolutize(&cwd, o), o.display().to_string()),
+        None => {
+            let p = md::normalize(&analysis.project.root.join(report::DEFAULT_REPORT));
+            let shown = match p.strip_prefix(&cwd) {
+                Ok(rel) => rel.display().to_string(),
+                Err(_) => p.display().to_string(),
+            };
+            (p, shown)
+        }
+    };
+    let report_dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| cwd.clone());
+    let existing = std::fs::read_to_string(&path).ok();
+    let mut opts = report::ReportOptions {
+        report_dir,
+        date: args.date.clone(),
+        workers_from: args
+            .workers
+            .as_deref()
+            .map(workers_origin)
+            .unwrap_or_default(),
+        workers: args.workers.clone(),
+        paths: args.common.paths.clone(),
+        invocation_dir: cwd,
+    };
+    if args.check && opts.date.is_none() {
+        opts.date = existing.as_deref().and_then(report::date_in);
+    }
+    let selection = selection(&analysis.project, &CheckArgs::default());
+    let findings = rules::findings(&analysis, &selection);
+    let text = report::render(&analysis, &findings, &opts)?;
+
+    if args.check {
+        return Ok(match existing {
+            Some(old) if old == text => {
+                eprintln!("isoaudit report: {shown} is up to date");
+                EXIT_CLEAN
+            }
+            Some(old) => {
+                eprintln!(
+                    "isoaudit report: {shown} is out of date; run `isoaudit report` with the same paths and options to update it"
+                );
+                let diff = similar::TextDiff::from_lines(&old, &text);
+                let unified = diff
+                    .unified_diff()
+                    .context_radius(1)
+                    .header("on disk", "expected")
+                    .to_string();
+                let lines: Vec<&str> = unified.lines().collect();
+                for l in lines.iter().take(40) {
+                    eprintln!("{l}");
+                }
+                if lines.len() > 40 {
+                    eprintln!("... {} more diff lines", lines.len() - 40);
+                }
+                EXIT_FINDINGS
+            }
+            None => {
+                eprintln!(
+                    "isoaudit report: {shown} does not exist; run `isoaudit report` to write it"
+                );
+                EXIT_FINDINGS
+            }
+        });
+    }
+    if existing.as_deref() == Some(text.as_str()) {
+        eprintln!("isoaudit report: {shown} is already up to date");
+        return Ok(EXIT_CLEAN);
+    }
+    report::write_atomic(&path, &text)?;
+    let n = analysis.verdicts.len();
+    eprintln!(
+        "isoaudit report: wrote {shown} ({n} test{})",
+        if n == 1 { "" } else { "s" }
+    );
+    Ok(EXIT_CLEAN)
+}
+
+fn graph(args: &GraphArgs) -> anyhow::Result<u8> {
+    let analysis = match analyse("graph", &args.common, &AnalyzeOptions::default()) {
+        Ok(a) => a,
+        Err(code) => return Ok(code),
+    };
+    warn_if_no_tests("graph", &analysis, &args.common);
+    use report::graph;
+    let view = match graph::build(&analysis, args.test.as_deref(), args.resource.as_deref()) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("isoaudit graph: {e}");
+            return Ok(EXIT_ERROR);
+        }
+    };
+    let text = match args.format {
+        GraphFormat::Dot => graph::dot(&view),
+        GraphFormat::Mermaid => graph::mermaid(&view),
+        GraphFormat::Json => graph::json(&view),
+    };
+    let mut out = std::io::stdout().lock();
+    written(out.write_all(text.as_bytes()).and_then(|()| out.flush()))?;
+    Ok(EXIT_CLEAN)
 }

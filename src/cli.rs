@@ -62,14 +62,18 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = OutputFormat::Full)]
     pub output_format: OutputFormat,
     /// Only these rule codes or prefixes (comma-separated).
-    #[arg(long, value_delimiter = ',', value_name = "CODES")]
+    #[arg(long, value_delimiter = ',', value_name = "CODES", value_parser = selector)]
     pub select: Option<Vec<String>>,
     /// Also these rule codes or prefixes.
-    #[arg(long, value_delimiter = ',', value_name = "CODES")]
+    #[arg(long, value_delimiter = ',', value_name = "CODES", value_parser = selector)]
     pub extend_select: Vec<String>,
     /// Not these rule codes or prefixes.
-    #[arg(long, value_delimiter = ',', value_name = "CODES")]
+    #[arg(long, value_delimiter = ',', value_name = "CODES", value_parser = selector)]
     pub ignore: Vec<String>,
+    /// Not these codes in the files a glob matches: `GLOB:CODE` pairs
+    /// (comma-separated), added to the config's `per-file-ignores`.
+    #[arg(long, value_delimiter = ',', value_name = "GLOB:CODE", value_parser = per_file_ignore)]
+    pub per_file_ignores: Vec<(String, String)>,
     /// Apply safe fixes in place.
     #[arg(long)]
     pub fix: bool,
@@ -85,6 +89,23 @@ pub struct CheckArgs {
     /// Print counts per rule instead of findings.
     #[arg(long)]
     pub statistics: bool,
+}
+
+/// A rule code or prefix, checked against the registry so that a typo or
+/// another linter's code is a usage error, never a selection of nothing.
+fn selector(value: &str) -> Result<String, String> {
+    let code = value.trim();
+    crate::rules::registry::check_selector(code)?;
+    Ok(code.to_string())
+}
+
+/// `GLOB:CODE`, both checked.
+fn per_file_ignore(value: &str) -> Result<(String, String), String> {
+    let Some((glob, code)) = value.trim().rsplit_once(':') else {
+        return Err("expected `GLOB:CODE`, e.g. `tests/legacy/*:ISO4`".into());
+    };
+    globset::Glob::new(glob).map_err(|e| format!("invalid glob `{glob}`: {}", e.kind()))?;
+    Ok((glob.to_string(), selector(code)?))
 }
 
 #[derive(Debug, Args, Clone, Default)]

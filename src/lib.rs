@@ -43,8 +43,9 @@ pub struct Analysis {
     pub file_findings: Vec<Finding>,
     /// Files discovered (including unreadable ones).
     pub files: usize,
-    /// The whole suite was analysed (no paths, or the root itself), so
-    /// "unused anywhere" conclusions hold.
+    /// The whole suite was analysed (what pytest collects from the rootdir,
+    /// whichever directory the walk started from), so "unused anywhere"
+    /// conclusions hold.
     pub whole_suite: bool,
 }
 
@@ -267,12 +268,8 @@ pub fn analyze(project: Project, paths: &[PathBuf], opts: &AnalyzeOptions) -> An
         },
     );
     lap("classify");
-    let whole_suite = paths.is_empty()
-        || paths
-            .iter()
-            .any(|p| std::fs::canonicalize(p).ok() == std::fs::canonicalize(&project.root).ok());
     Analysis {
-        whole_suite,
+        whole_suite: discovery.whole_suite,
         files: discovery.files.len(),
         project,
         suite,

@@ -42,6 +42,10 @@ pub struct Discovery {
     pub files: Vec<SourceFile>,
     /// ISO002 findings for paths that could not be walked or read.
     pub problems: Vec<Finding>,
+    /// The walk covered everything pytest collects from the rootdir with no
+    /// arguments (the testpaths, else the root), so conclusions about the
+    /// whole suite ("no test uses this marker") hold.
+    pub whole_suite: bool,
 }
 
 /// The code of the findings discovery produces.
@@ -71,7 +75,7 @@ pub fn discover(project: &Project, paths: &[PathBuf]) -> Discovery {
 
 /// [`discover`] with relative `paths` taken from `cwd`.
 pub fn discover_in(project: &Project, cwd: &Path, paths: &[PathBuf]) -> Discovery {
-    let mut walker = Walker::new(project);
+    let mut walker = Walker::new(project, cwd);
     let root = &project.root;
     let targets: Vec<PathBuf> = if paths.is_empty() {
         // pytest without arguments collects the current directory, and uses
@@ -99,7 +103,32 @@ pub fn discover_in(project: &Project, cwd: &Path, paths: &[PathBuf]) -> Discover
     for target in &targets {
         walker.target(target);
     }
-    walker.finish()
+    let whole_suite = covers_suite(project, &targets);
+    Discovery {
+        whole_suite,
+        ..walker.finish()
+    }
+}
+
+/// Whether `targets` hold every directory pytest collects from the rootdir
+/// when run without arguments: the testpaths, else the root.
+fn covers_suite(project: &Project, targets: &[PathBuf]) -> bool {
+    let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let root = canonical(&project.root);
+    let mut suite: Vec<PathBuf> = project
+        .pytest
+        .testpaths
+        .iter()
+        .flat_map(|t| expand_glob(&project.root, t))
+        .map(|p| canonical(&p))
+        .collect();
+    if suite.is_empty() {
+        suite.push(root);
+    }
+    let targets: Vec<PathBuf> = targets.iter().map(|t| canonical(t)).collect();
+    suite
+        .iter()
+        .all(|s| targets.iter().any(|t| s.starts_with(t)))
 }
 
 /// A pattern with Python `fnmatch` semantics, matched like pytest's
@@ -301,6 +330,9 @@ fn is_virtualenv(dir: &Path) -> bool {
 
 struct Walker<'a> {
     project: &'a Project,
+    /// Where isoaudit runs: messages name paths from there, as the
+    /// findings' locations are shown.
+    cwd: PathBuf,
     python_files: Vec<FnPattern>,
     norecurse: Arc<Vec<FnPattern>>,
     /// (canonical path, file), before deduplication.
@@ -311,7 +343,7 @@ struct Walker<'a> {
 }
 
 impl<'a> Walker<'a> {
-    fn new(project: &'a Project) -> Self {
+    fn new(project: &'a Project, cwd: &Path) -> Self {
         let norecurse: Vec<FnPattern> = match &project.pytest.norecursedirs {
             Some(patterns) => patterns.iter().map(|p| FnPattern::new(p)).collect(),
             None => DEFAULT_NORECURSEDIRS
@@ -321,6 +353,7 @@ impl<'a> Walker<'a> {
         };
         Walker {
             project,
+            cwd: cwd.to_path_buf(),
             python_files: project
                 .pytest
                 .python_files
@@ -338,6 +371,16 @@ impl<'a> Walker<'a> {
         relative(&self.project.root, path)
     }
 
+    /// `path` as a message names it: relative to the current directory.
+    fn shown(&self, path: &Path) -> String {
+        let shown = relative(&self.cwd, path);
+        if shown.is_empty() {
+            ".".into()
+        } else {
+            shown
+        }
+    }
+
     fn problem(&mut self, path: &Path, message: String) {
         let loc = Location {
             line: 1,
@@ -353,7 +396,7 @@ impl<'a> Walker<'a> {
     }
 
     fn target(&mut self, path: &Path) {
-        let rel = self.rel(path);
+        let rel = self.shown(path);
         let link = match path.symlink_metadata() {
             Ok(meta) => meta,
             Err(e) => {
@@ -457,8 +500,8 @@ impl<'a> Walker<'a> {
             ignore::Error::Loop { ancestor, child } => {
                 let message = format!(
                     "`{}` is a symlink loop (it leads back to `{}`); skipped",
-                    self.rel(child),
-                    self.rel(ancestor)
+                    self.shown(child),
+                    self.shown(ancestor)
                 );
                 self.problem(child, message);
             }
@@ -472,7 +515,7 @@ impl<'a> Walker<'a> {
                 if dangling {
                     return;
                 }
-                let rel = self.rel(path);
+                let rel = self.shown(path);
                 self.problem(
                     path,
                     format!("`{rel}` cannot be read: {}; skipped", io_reason(e)),
@@ -486,7 +529,7 @@ impl<'a> Walker<'a> {
     fn keep(&mut self, path: &Path) {
         // Opening is the only sure test of readability (permissions, ACLs).
         if let Err(e) = std::fs::File::open(path) {
-            let rel = self.rel(path);
+            let rel = self.shown(path);
             self.problem(
                 path,
                 format!("`{rel}` cannot be read: {}; skipped", io_reason(&e)),
@@ -523,6 +566,7 @@ impl<'a> Walker<'a> {
         Discovery {
             files,
             problems: self.problems,
+            whole_suite: false,
         }
     }
 }

@@ -1,6 +1,9 @@
 //! `--output-format json`: the versioned schema of DESIGN.md
-//! (`{"version": 1, "findings": [...], "summary": {...}}`). Field order is
-//! fixed by these structs, not by a map, so the bytes are stable.
+//! (`{"version": 1, "root": ".", "findings": [...], "summary": {...}}`).
+//! Field order is fixed by these structs, not by a map, so the bytes are
+//! stable. A finding's `path` is relative to the directory isoaudit ran in
+//! (as ruff's are); `test`, `fixture` and `chain` are pytest nodeids,
+//! relative to pytest's rootdir, which `root` names the same way as `path`.
 
 use std::io::Write;
 
@@ -13,6 +16,7 @@ pub(crate) const VERSION: u32 = 1;
 #[derive(Serialize)]
 struct Document<'a> {
     version: u32,
+    root: &'a str,
     findings: Vec<JsonFinding<'a>>,
     summary: Summary,
 }
@@ -58,9 +62,11 @@ pub(crate) fn write(
     w: &mut dyn Write,
     findings: &[Finding],
     summary: &Summary,
+    root: &str,
 ) -> std::io::Result<()> {
     let doc = Document {
         version: VERSION,
+        root,
         findings: findings.iter().map(json_finding).collect(),
         summary: Summary {
             findings: findings.len(),

@@ -60,6 +60,10 @@ pub struct OutputOptions<'a> {
     /// `source.url`; left out when unknown rather than invented.
     pub tool_uri: Option<&'static str>,
     pub rules: RuleLookup<'a>,
+    /// pytest's rootdir as the findings' paths are written (relative to the
+    /// directory isoaudit ran in, `/`-separated, `.` when it is that
+    /// directory). Test nodeids stay relative to it; JSON and SARIF say so.
+    pub root: &'a str,
 }
 
 impl OutputOptions<'static> {
@@ -74,6 +78,7 @@ impl OutputOptions<'static> {
             tool_version: env!("CARGO_PKG_VERSION"),
             tool_uri: None,
             rules: &no_rules,
+            root: ".",
         }
     }
 }
@@ -87,6 +92,7 @@ impl std::fmt::Debug for OutputOptions<'_> {
             .field("show_fixes", &self.show_fixes)
             .field("tool_version", &self.tool_version)
             .field("tool_uri", &self.tool_uri)
+            .field("root", &self.root)
             .finish_non_exhaustive()
     }
 }
@@ -120,7 +126,7 @@ pub fn print_findings(
             concise::write(w, findings)?;
             write_closing_line(w, findings)
         }
-        OutputFormat::Json => json::write(w, findings, summary),
+        OutputFormat::Json => json::write(w, findings, summary, opts.root),
         OutputFormat::Github => github::write(w, findings),
         OutputFormat::Sarif => sarif::write(w, findings, opts),
         OutputFormat::Rdjson => rdjson::write(w, findings, sources, opts),

@@ -1,7 +1,12 @@
 //! `--output-format sarif`: a SARIF 2.1.0 log with one run. Rules are the
 //! codes that occur, described through the rule lookup; results carry their
-//! location relative to `%SRCROOT%` (never an absolute machine path), the
-//! fix as artifact changes, and the test/resource/chain as properties.
+//! location relative to `%SRCROOT%`, the directory isoaudit ran in (never an
+//! absolute machine path: `originalUriBaseIds` describes it without a `uri`,
+//! as SARIF allows when the producer's absolute location would not mean
+//! anything to the consumer), the fix as artifact changes, and the
+//! test/resource/chain as properties. `PROJECTROOT`, relative to
+//! `%SRCROOT%`, is pytest's rootdir, which the nodeids in `properties` are
+//! relative to.
 //!
 //! Columns are counted in Unicode code points (`columnKind`), which is what
 //! findings carry; SARIF's default would be UTF-16 code units.
@@ -18,6 +23,7 @@ use crate::diagnostic::{Finding, Fix, Severity};
 const SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 const SARIF_VERSION: &str = "2.1.0";
 const SRCROOT: &str = "%SRCROOT%";
+const PROJECTROOT: &str = "PROJECTROOT";
 
 #[derive(Serialize)]
 struct Log<'a> {
@@ -32,7 +38,19 @@ struct Log<'a> {
 struct Run<'a> {
     tool: Tool<'a>,
     column_kind: &'static str,
+    original_uri_base_ids: BTreeMap<&'static str, BaseId>,
     results: Vec<SarifResult<'a>>,
+}
+
+/// An entry of `originalUriBaseIds`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BaseId {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uri_base_id: Option<&'static str>,
+    description: Text,
 }
 
 #[derive(Serialize)]
@@ -198,11 +216,44 @@ pub(crate) fn write(
                 },
             },
             column_kind: "unicodeCodePoints",
+            original_uri_base_ids: base_ids(opts.root),
             results,
         }],
     };
     serde_json::to_writer_pretty(&mut *w, &log)?;
     writeln!(w)
+}
+
+fn base_ids(root: &str) -> BTreeMap<&'static str, BaseId> {
+    // A base id's uri ends with `/`; the root itself is `./`.
+    let root = if root == "." || root.is_empty() {
+        "./".to_string()
+    } else {
+        format!("{}/", path_to_uri(root.trim_end_matches('/')))
+    };
+    BTreeMap::from([
+        (
+            SRCROOT,
+            BaseId {
+                uri: None,
+                uri_base_id: None,
+                description: Text {
+                    text: "The directory isoaudit ran in; every artifact uri is relative to it."
+                        .into(),
+                },
+            },
+        ),
+        (
+            PROJECTROOT,
+            BaseId {
+                uri: Some(root),
+                uri_base_id: Some(SRCROOT),
+                description: Text {
+                    text: "pytest's rootdir; the test and fixture nodeids in result properties are relative to it.".into(),
+                },
+            },
+        ),
+    ])
 }
 
 fn sarif_result(f: &Finding, rule_index: usize) -> SarifResult<'_> {

@@ -1,8 +1,10 @@
 //! The markdown audit (`isoaudit report`) and the fixture graph (`isoaudit
-//! graph`). Owns where the report goes, how it links back to the sources,
-//! writing it atomically and `--check`; the sections are in `render.rs`, the
-//! "next steps" scoring in `steps.rs`, the graph in `graph.rs`. Reads the
-//! analysis and the plan; changes neither.
+//! graph`). Owns where the report goes by default, how it links back to the
+//! sources, writing it atomically and recognising its date; the sections are
+//! in `render.rs`, the "next steps" scoring in `steps.rs`, the graph in
+//! `graph.rs`. Reads the analysis, the findings and the plan it is given;
+//! changes none of them. The command glue (arguments, `--check`, messages)
+//! is `app.rs`'s: nothing here knows the command line.
 
 mod ctx;
 pub mod graph;
@@ -15,11 +17,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::app::{self, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS};
-use crate::cli::{CheckArgs, GraphArgs, GraphFormat, ReportArgs};
 use crate::config::{absolutize, strip_nodeid};
+use crate::diagnostic::Finding;
 use crate::plan::{self, durations::HISTORY_DURATIONS, Classified, Durations, Plan, PlanOptions};
-use crate::{Analysis, AnalyzeOptions};
+use crate::Analysis;
 
 /// Where the report goes unless `-o` says otherwise, under the project root.
 pub const DEFAULT_REPORT: &str = "docs/test-isolation-audit.md";
@@ -59,8 +60,13 @@ pub struct ReportOptions {
     pub invocation_dir: PathBuf,
 }
 
-/// Renders the audit of `analysis` as markdown.
-pub fn render(analysis: &Analysis, opts: &ReportOptions) -> anyhow::Result<String> {
+/// Renders the audit of `analysis` as markdown, listing `findings` (the
+/// caller's selection of them, sorted).
+pub fn render(
+    analysis: &Analysis,
+    findings: &[Finding],
+    opts: &ReportOptions,
+) -> anyhow::Result<String> {
     let root = md::normalize(&analysis.project.root);
     let sched = &analysis.project.settings.scheduler;
     let (workers, workers_source) = match &opts.workers {
@@ -109,15 +115,13 @@ pub fn render(analysis: &Analysis, opts: &ReportOptions) -> anyhow::Result<Strin
         &planner.durations,
         &planner.opts,
     )?;
-    let selection = app::selection(&analysis.project, &CheckArgs::default());
-    let findings = crate::rules::findings(analysis, &selection);
     let scope = scope(analysis, &opts.paths, &opts.invocation_dir);
     Ok(render::render(
         &cx,
         &planner,
         &render::Input {
             plan: &plan,
-            findings: &findings,
+            findings,
             date: opts.date.as_deref(),
             workers_source: &workers_source,
             durations_source: durations_source.as_deref(),
@@ -165,7 +169,7 @@ fn scope(a: &Analysis, paths: &[PathBuf], cwd: &Path) -> Vec<String> {
 }
 
 /// Checks `--date`: `YYYY-MM-DD`.
-fn valid_date(d: &str) -> bool {
+pub fn valid_date(d: &str) -> bool {
     let b = d.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return false;
@@ -181,7 +185,7 @@ fn valid_date(d: &str) -> bool {
 
 /// The date a report on disk was written with, so `--check` without
 /// `--date` compares content, not the day it was generated.
-fn date_in(text: &str) -> Option<String> {
+pub fn date_in(text: &str) -> Option<String> {
     let line = text.lines().take(5).find(|l| l.contains(" Audit date: "))?;
     let rest = &line[line.find(" Audit date: ")? + " Audit date: ".len()..];
     let d = rest.trim_end().trim_end_matches('.');
@@ -203,128 +207,6 @@ pub fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
         .map_err(|e| e.error)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
-}
-
-/// Where `--workers` came from: clap fills it from `PYTEST_WORKERS` too.
-fn workers_origin(value: &str) -> String {
-    match std::env::var("PYTEST_WORKERS") {
-        Ok(env) if env == value => "`PYTEST_WORKERS`".into(),
-        _ => "`--workers`".into(),
-    }
-}
-
-pub fn command(args: &ReportArgs) -> anyhow::Result<u8> {
-    if let Some(d) = &args.date {
-        if !valid_date(d) {
-            eprintln!("isoaudit report: --date expects YYYY-MM-DD, got `{d}`");
-            return Ok(EXIT_ERROR);
-        }
-    }
-    let analysis = match app::analyse(&args.common, &AnalyzeOptions::default()) {
-        Ok(a) => a,
-        Err(code) => return Ok(code),
-    };
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let (path, shown) = match &args.output {
-        Some(o) => (absolutize(&cwd, o), o.display().to_string()),
-        None => {
-            let p = md::normalize(&analysis.project.root.join(DEFAULT_REPORT));
-            let shown = match p.strip_prefix(&cwd) {
-                Ok(rel) => rel.display().to_string(),
-                Err(_) => p.display().to_string(),
-            };
-            (p, shown)
-        }
-    };
-    let report_dir = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| cwd.clone());
-    let existing = std::fs::read_to_string(&path).ok();
-    let mut opts = ReportOptions {
-        report_dir,
-        date: args.date.clone(),
-        workers_from: args
-            .workers
-            .as_deref()
-            .map(workers_origin)
-            .unwrap_or_default(),
-        workers: args.workers.clone(),
-        paths: args.common.paths.clone(),
-        invocation_dir: cwd,
-    };
-    if args.check && opts.date.is_none() {
-        opts.date = existing.as_deref().and_then(date_in);
-    }
-    let text = render(&analysis, &opts)?;
-
-    if args.check {
-        return Ok(match existing {
-            Some(old) if old == text => {
-                eprintln!("isoaudit report: {shown} is up to date");
-                EXIT_CLEAN
-            }
-            Some(old) => {
-                eprintln!(
-                    "isoaudit report: {shown} is out of date; run `isoaudit report` with the same paths and options to update it"
-                );
-                let diff = similar::TextDiff::from_lines(&old, &text);
-                let unified = diff
-                    .unified_diff()
-                    .context_radius(1)
-                    .header("on disk", "expected")
-                    .to_string();
-                let lines: Vec<&str> = unified.lines().collect();
-                for l in lines.iter().take(40) {
-                    eprintln!("{l}");
-                }
-                if lines.len() > 40 {
-                    eprintln!("... {} more diff lines", lines.len() - 40);
-                }
-                EXIT_FINDINGS
-            }
-            None => {
-                eprintln!(
-                    "isoaudit report: {shown} does not exist; run `isoaudit report` to write it"
-                );
-                EXIT_FINDINGS
-            }
-        });
-    }
-    if existing.as_deref() == Some(text.as_str()) {
-        eprintln!("isoaudit report: {shown} is already up to date");
-        return Ok(EXIT_CLEAN);
-    }
-    write_atomic(&path, &text)?;
-    let n = analysis.verdicts.len();
-    eprintln!(
-        "isoaudit report: wrote {shown} ({n} test{})",
-        if n == 1 { "" } else { "s" }
-    );
-    Ok(EXIT_CLEAN)
-}
-
-pub fn graph_command(args: &GraphArgs) -> anyhow::Result<u8> {
-    let analysis = match app::analyse(&args.common, &AnalyzeOptions::default()) {
-        Ok(a) => a,
-        Err(code) => return Ok(code),
-    };
-    let view = match graph::build(&analysis, args.test.as_deref(), args.resource.as_deref()) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("isoaudit graph: {e}");
-            return Ok(EXIT_ERROR);
-        }
-    };
-    let text = match args.format {
-        GraphFormat::Dot => graph::dot(&view),
-        GraphFormat::Mermaid => graph::mermaid(&view),
-        GraphFormat::Json => graph::json(&view),
-    };
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
-    Ok(EXIT_CLEAN)
 }
 
 #[cfg(test)]

@@ -101,12 +101,13 @@ pub fn plan_fixes(
     out
 }
 
-/// Unified diff of a planned fix.
-pub fn diff(fix: &FileFix) -> String {
+/// Unified diff of a planned fix, naming the file `shown` (the path as the
+/// user sees it, relative to the directory isoaudit ran in).
+pub fn diff(fix: &FileFix, shown: &str) -> String {
     similar::TextDiff::from_lines(&fix.original, &fix.fixed)
         .unified_diff()
         .context_radius(3)
-        .header(&format!("a/{}", fix.path), &format!("b/{}", fix.path))
+        .header(&format!("a/{shown}"), &format!("b/{shown}"))
         .to_string()
 }
 

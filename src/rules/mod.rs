@@ -267,23 +267,19 @@ fn generates_tests(a: &Analysis, module: usize) -> bool {
         })
 }
 
-/// Per-file ignores: (glob, codes) from config.
-fn per_file_ignored(a: &Analysis, f: &Finding) -> bool {
-    a.project
-        .settings
-        .per_file_ignores
-        .iter()
-        .any(|(glob, codes)| {
-            let matches = globset::Glob::new(glob)
-                .map(|g| g.compile_matcher().is_match(&f.path))
-                .unwrap_or(false)
-                || f.path
-                    .starts_with(glob.trim_end_matches("/**").trim_end_matches('/'));
-            matches
-                && codes
-                    .iter()
-                    .any(|c| f.code.starts_with(c.as_str()) || c == "ALL")
-        })
+/// Per-file ignores: (glob, codes) from the config and the command line.
+fn per_file_ignored(sel: &Selection, f: &Finding) -> bool {
+    sel.per_file_ignores.iter().any(|(glob, codes)| {
+        let matches = globset::Glob::new(glob)
+            .map(|g| g.compile_matcher().is_match(&f.path))
+            .unwrap_or(false)
+            || f.path
+                .starts_with(glob.trim_end_matches("/**").trim_end_matches('/'));
+        matches
+            && codes
+                .iter()
+                .any(|c| f.code.starts_with(c.as_str()) || c == "ALL")
+    })
 }
 
 /// All findings of the analysis, filtered and sorted.
@@ -300,7 +296,7 @@ pub fn findings(a: &Analysis, sel: &Selection) -> Vec<Finding> {
         .map(|(i, m)| (m.rel.as_str(), i))
         .collect();
     out.retain(|f| {
-        if !sel.enabled_code(&f.code) || per_file_ignored(a, f) {
+        if !sel.enabled_code(&f.code) || per_file_ignored(sel, f) {
             return false;
         }
         match by_rel.get(f.path.as_str()) {

@@ -87,13 +87,93 @@ pub fn get(code: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.code.eq_ignore_ascii_case(code))
 }
 
+/// Whether `selector` names a rule or a prefix of some rule's code (`ISO`,
+/// `ISO1`, `ISO10`, `ISO101`) or is `ALL`. `Err` carries the one-line help
+/// shown with the usage or config error: the nearest known selector, or,
+/// for another linter's code (`E501`, `PT004`, `B`), what isoaudit's look like.
+/// The command line and the config files check codes with this one function.
+pub fn check_selector(selector: &str) -> Result<(), String> {
+    if is_known_selector(selector) {
+        return Ok(());
+    }
+    let upper = selector.trim().to_ascii_uppercase();
+    if upper != selector && is_known_selector(&upper) {
+        return Err(format!("did you mean `{upper}`?"));
+    }
+    let lists = "(`isoaudit rule` lists every rule)";
+    if looks_foreign(&upper) {
+        return Err(format!(
+            "`{selector}` looks like another linter's code; isoaudit's codes are ISOnnn, e.g. `ISO101`, or `ISO1` for a family {lists}"
+        ));
+    }
+    let families = families().join(", ");
+    if upper.len() == 4 && upper.starts_with("ISO") {
+        return Err(format!(
+            "there is no rule family `{upper}`; the families are {families} {lists}"
+        ));
+    }
+    match nearest_selector(&upper) {
+        Some(near) => Err(format!("did you mean `{near}`? {lists}")),
+        None => Err(format!(
+            "isoaudit's codes are ISOnnn, e.g. `ISO101`; the families are {families} {lists}"
+        )),
+    }
+}
+
+fn is_known_selector(s: &str) -> bool {
+    s == "ALL" || (s.len() >= 3 && RULES.iter().any(|r| r.code.starts_with(s)))
+}
+
+/// Letters then digits, not `ISO`: ruff/flake8/pylint style (`E501`, `F401`,
+/// `PT004`, `B`, `PLR0913`).
+fn looks_foreign(s: &str) -> bool {
+    let letters = s.bytes().take_while(u8::is_ascii_uppercase).count();
+    (1..=4).contains(&letters)
+        && s.bytes().skip(letters).all(|b| b.is_ascii_digit())
+        && !s.starts_with("ISO")
+        && !"ALL".starts_with(s)
+}
+
+/// `ISO0`, `ISO1`, ... in order, each once.
+fn families() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = RULES.iter().map(|r| &r.code[..4]).collect();
+    out.dedup();
+    out
+}
+
+/// The known selector closest to `s` (edit distance, then the one of the
+/// same length, then the smallest), if close enough to be a typo.
+fn nearest_selector(s: &str) -> Option<String> {
+    let mut candidates: Vec<&str> = RULES
+        .iter()
+        .flat_map(|r| (3..=r.code.len()).map(move |n| &r.code[..n]))
+        .collect();
+    candidates.push("ALL");
+    candidates.sort();
+    candidates.dedup();
+    let limit = (s.chars().count() / 3).max(2);
+    candidates
+        .into_iter()
+        .map(|c| {
+            let d = crate::config::settings::levenshtein(s, c);
+            (d, c.len().abs_diff(s.len()), c)
+        })
+        .filter(|(d, _, _)| *d <= limit)
+        .min()
+        .map(|(_, _, c)| c.to_string())
+}
+
 /// Selection: `--select`/`--extend-select`/`--ignore` by code or prefix
-/// (`ISO1`, `ISO10`, `ISO101`, `ALL`); the longest matching prefix wins, as in ruff.
+/// (`ISO1`, `ISO10`, `ISO101`, `ALL`); the longest matching prefix wins, as in
+/// ruff. Per-file ignores (config and `--per-file-ignores`) drop codes in the
+/// files a glob matches.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
     pub select: Option<Vec<String>>,
     pub extend_select: Vec<String>,
     pub ignore: Vec<String>,
+    /// (glob relative to the project root, codes or prefixes)
+    pub per_file_ignores: Vec<(String, Vec<String>)>,
 }
 
 fn prefix_len(pattern: &str, code: &str) -> Option<usize> {
@@ -174,5 +254,34 @@ mod tests {
         };
         assert!(s.enabled(rule));
         assert!(!s.enabled(get("ISO102").unwrap()));
+    }
+
+    #[test]
+    fn selectors_are_checked_against_the_registry() {
+        for ok in ["ALL", "ISO", "ISO1", "ISO10", "ISO101", "ISO7", "ISO705"] {
+            assert_eq!(check_selector(ok), Ok(()), "{ok}");
+        }
+        // Typos get the nearest known selector.
+        let help = check_selector("ISO1011").unwrap_err();
+        assert!(help.starts_with("did you mean `ISO101`?"), "{help}");
+        let help = check_selector("ISO999").unwrap_err();
+        assert!(help.starts_with("did you mean `ISO"), "{help}");
+        let help = check_selector("iso101").unwrap_err();
+        assert!(help.starts_with("did you mean `ISO101`?"), "{help}");
+        // A family that does not exist lists those that do.
+        let help = check_selector("ISO8").unwrap_err();
+        assert!(
+            help.contains("ISO0, ISO1, ISO2, ISO3, ISO4, ISO5, ISO6, ISO7"),
+            "{help}"
+        );
+        // Other linters' codes get a hint about isoaudit's.
+        for foreign in ["E501", "F401", "PT004", "B", "PLR0913"] {
+            let help = check_selector(foreign).unwrap_err();
+            assert!(help.contains("another linter's code"), "{foreign}: {help}");
+            assert!(help.contains("ISOnnn"), "{foreign}: {help}");
+        }
+        // Garbage is still an error, never a silent match of nothing.
+        assert!(check_selector("").is_err());
+        assert!(check_selector("ISO 1").is_err());
     }
 }

@@ -1,29 +1,10 @@
 //! The binary's surface: exit codes, formats, config errors, fixes.
 
-use std::path::{Path, PathBuf};
+use crate::support::Shipped;
 use std::process::Command;
 
 pub fn isoaudit() -> Command {
     Command::new(env!("CARGO_BIN_EXE_isoaudit"))
-}
-
-fn demo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/suites/etl")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for e in walkdir::WalkDir::new(from)
-        .into_iter()
-        .filter_map(Result::ok)
-    {
-        let rel = e.path().strip_prefix(from).unwrap();
-        let dest = to.join(rel);
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-        } else if e.file_type().is_file() {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
 }
 
 #[test]
@@ -40,6 +21,7 @@ fn rule_explains_and_unknown_rule_is_usage_error() {
 
 #[test]
 fn demo_suite_reports_iso101_in_every_format() {
+    let demo = Shipped::new(&["etl"]);
     for (format, needle) in [
         ("full", "ISO101"),
         ("concise", ": ISO101 "),
@@ -50,7 +32,8 @@ fn demo_suite_reports_iso101_in_every_format() {
     ] {
         let out = isoaudit()
             .args(["check", "--output-format", format])
-            .arg(demo())
+            .current_dir(demo.root())
+            .arg("fixtures/suites/etl")
             .output()
             .unwrap();
         assert_eq!(
@@ -65,7 +48,8 @@ fn demo_suite_reports_iso101_in_every_format() {
             "{format} output lacks {needle}:\n{text}"
         );
         assert!(
-            !text.contains(env!("CARGO_MANIFEST_DIR")),
+            !text.contains(demo.root().to_str().unwrap())
+                && !text.contains(env!("CARGO_MANIFEST_DIR")),
             "{format} leaks absolute paths"
         );
     }
@@ -73,10 +57,12 @@ fn demo_suite_reports_iso101_in_every_format() {
 
 #[test]
 fn json_output_is_sorted_and_deterministic() {
+    let demo = Shipped::new(&["etl"]);
     let run = || {
         isoaudit()
             .args(["check", "--output-format", "json"])
-            .arg(demo())
+            .current_dir(demo.root())
+            .arg("fixtures/suites/etl")
             .output()
             .unwrap()
             .stdout
@@ -116,28 +102,33 @@ fn json_output_is_sorted_and_deterministic() {
 
 #[test]
 fn select_ignore_exit_zero_statistics() {
+    let demo = Shipped::new(&["etl"]);
     let out = isoaudit()
         .args(["check", "--select", "ISO2", "--output-format", "concise"])
-        .arg(demo())
+        .current_dir(demo.root())
+        .arg("fixtures/suites/etl")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("ISO101"), "{text}");
     let out = isoaudit()
         .args(["check", "--ignore", "ISO", "--output-format", "concise"])
-        .arg(demo())
+        .current_dir(demo.root())
+        .arg("fixtures/suites/etl")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let out = isoaudit()
         .args(["check", "--exit-zero"])
-        .arg(demo())
+        .current_dir(demo.root())
+        .arg("fixtures/suites/etl")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let out = isoaudit()
         .args(["check", "--statistics"])
-        .arg(demo())
+        .current_dir(demo.root())
+        .arg("fixtures/suites/etl")
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("ISO101"));
@@ -171,8 +162,10 @@ fn bad_config_is_exit_2_with_the_span() {
 
 #[test]
 fn single_file_still_loads_the_conftest_chain() {
-    let file = demo().join("tests/unit/test_extract.py");
+    let demo = Shipped::new(&["etl"]);
+    let file = demo.suite("etl").join("tests/unit/test_extract.py");
     let out = isoaudit()
+        .current_dir(demo.suite("etl"))
         .args(["check", "--output-format", "json", "--select", "ISO1"])
         .arg(&file)
         .output()
@@ -192,8 +185,9 @@ fn single_file_still_loads_the_conftest_chain() {
 
 #[test]
 fn marker_fixes_diff_then_apply_then_clean() {
+    let demo = Shipped::new(&["etl"]);
     let tmp = tempfile::tempdir().unwrap();
-    copy_dir(&demo(), tmp.path());
+    crate::support::copy_suite(&demo.suite("etl"), tmp.path());
     let markers = ["--select", "ISO501,ISO503,ISO504"];
     let diff = isoaudit()
         .args(["check", "--diff"])
@@ -272,7 +266,8 @@ fn marker_fixes_diff_then_apply_then_clean() {
     // The fix changed exactly what --diff showed.
     let applied = Command::new("diff")
         .args(["-ru"])
-        .arg(demo())
+        .current_dir(demo.root())
+        .arg("fixtures/suites/etl")
         .arg(tmp.path())
         .output()
         .unwrap();
@@ -314,6 +309,7 @@ fn suppression_comments_and_per_file_ignores() {
     )
     .unwrap();
     let out = isoaudit()
+        .current_dir(d)
         .args(["check", "--output-format", "json"])
         .arg(d)
         .output()

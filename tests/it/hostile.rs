@@ -87,6 +87,7 @@ fn hostile_tree_gives_findings_not_panics() {
     }
 
     let out = Command::new(env!("CARGO_BIN_EXE_isoaudit"))
+        .current_dir(d)
         .args(["check", "--output-format", "json"])
         .arg(d)
         .output()

@@ -3,7 +3,9 @@
 
 mod accuracy;
 mod cli;
+mod cli_contract;
 mod hostile;
 mod report;
 mod rule_fixtures;
 mod run_e2e;
+mod support;

@@ -231,6 +231,13 @@ pub fn analyze(project: Project, paths: &[PathBuf], opts: &AnalyzeOptions) -> An
     let (support, app_constants) = support_modules(&project.root, &modules, &rules);
     for (mut model, text) in support {
         model.set_index(modules.len());
+        // Findings are placed at the call sites in test code, never inside
+        // application modules: their text need not stay in memory.
+        let text = if model.application {
+            SourceText::new(String::new())
+        } else {
+            text
+        };
         modules.push(model);
         texts.push(Arc::new(text));
     }
@@ -238,13 +245,19 @@ pub fn analyze(project: Project, paths: &[PathBuf], opts: &AnalyzeOptions) -> An
     let suite = Suite::new(modules, project.pytest.usefixtures.clone());
     let closures = suite.closures();
     lap("closures");
-    let facts = facts::analyze(
-        &suite,
-        &FactsOptions {
-            shared_paths: project.settings.shared_paths.clone(),
-            app_constants,
-        },
-    );
+    let facts_opts = FactsOptions {
+        shared_paths: project.settings.shared_paths.clone(),
+        app_constants,
+    };
+    // Summaries nest (method -> helper -> method): walk on threads with room
+    // for it, like the parser's.
+    let facts = match rayon::ThreadPoolBuilder::new()
+        .stack_size(256 * 1024 * 1024)
+        .build()
+    {
+        Ok(pool) => pool.install(|| facts::analyze(&suite, &facts_opts)),
+        Err(_) => facts::analyze(&suite, &facts_opts),
+    };
     lap("facts");
     let mut hook_markers: std::collections::HashMap<String, Vec<pytest::Marker>> =
         std::collections::HashMap::new();

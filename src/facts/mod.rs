@@ -382,6 +382,7 @@ impl<'a> Analyzer<'a> {
             guards: Vec::new(),
             local_funcs: HashMap::new(),
             api: None,
+            restoring: false,
         };
         for (name, v) in &params {
             match v {
@@ -563,6 +564,8 @@ struct Walker<'w, 'a> {
     local_funcs: HashMap<String, std::sync::Arc<Function>>,
     /// The qualified callee of the call being dispatched to the sinks.
     api: Option<String>,
+    /// Walking teardown code for what it restores: undo calls count.
+    restoring: bool,
 }
 
 const HELP_TMP: &str = "build the path from `tmp_path` (or `tmp_path_factory.mktemp()` in session fixtures) so every test gets its own directory";

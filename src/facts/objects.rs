@@ -15,7 +15,7 @@ use super::*;
 use value::ClassRef;
 
 /// How deep summaries may nest (method -> method -> ...).
-const MAX_SUMMARY_DEPTH: usize = 6;
+const MAX_SUMMARY_DEPTH: usize = 4;
 /// How far base classes are followed.
 const MAX_MRO_DEPTH: usize = 12;
 
@@ -223,7 +223,11 @@ impl<'a> Analyzer<'a> {
                                 }
                             }
                         });
-                        if hit && classmethod {
+                        // Django copies what `setUpTestData` stores for each
+                        // test: per instance, not shared.
+                        if hit && f.name == "setUpTestData" {
+                            per_instance = true;
+                        } else if hit && classmethod {
                             class_level = true;
                         } else if hit {
                             per_instance = true;

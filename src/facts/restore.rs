@@ -132,13 +132,16 @@ impl<'w, 'a> Walker<'w, 'a> {
                 mitigating: Vec::new(),
                 out: FnFacts::default(),
                 function_scoped: self.function_scoped,
-                depth: 1,
+                // Teardown may call a helper (a nested `reset()`), one
+                // level deep and never from inside a helper: bounded.
+                depth: self.depth.max(1),
                 class: self.class.clone(),
                 env_values: HashMap::new(),
                 used_services: HashSet::new(),
                 guards: Vec::new(),
                 local_funcs: self.local_funcs.clone(),
                 api: None,
+                restoring: true,
             };
             // Globals declared anywhere in the function apply to teardown.
             collect_globals(body, &mut probe.globals);

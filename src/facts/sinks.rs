@@ -665,7 +665,20 @@ impl<'w, 'a> Walker<'w, 'a> {
             return;
         }
         // `logging.getLogger(...).setLevel(...)` / `.addHandler(...)`.
-        // (`removeHandler`/`removeFilter` undo what a test added: no hazard.)
+        // Undo calls (`removeHandler`, `reset_option`) change nothing on
+        // their own; in teardown they restore the setting.
+        if self.restoring
+            && (matches!(method, Some("removeHandler" | "removeFilter"))
+                || q == "pandas.reset_option")
+        {
+            let setting = if q == "pandas.reset_option" {
+                "pandas-options"
+            } else {
+                "logging"
+            };
+            self.setting_hazard(setting, q, span);
+            return;
+        }
         if matches!(
             method,
             Some("setLevel" | "addHandler" | "addFilter" | "propagate")

@@ -141,3 +141,53 @@ fn hostile_tree_gives_findings_not_panics() {
     // Tests in files that parsed are still collected.
     assert!(json["summary"]["tests"].as_u64().unwrap() >= 8);
 }
+
+/// Project code that recurses (mutually recursive teardown helpers and
+/// methods), deep call chains and a module of 10,000 functions: the
+/// summaries stay bounded and the run ends with findings, never a crash.
+#[test]
+fn recursive_and_huge_project_code_stays_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "pytest.ini", b"[pytest]\n");
+    write(d, "app/__init__.py", b"");
+    let mut chain = String::new();
+    for i in 0..10_000 {
+        chain.push_str(&format!("def step{i}():\n    return step{}()\n\n", i + 1));
+    }
+    chain.push_str("def step10000():\n    open('/tmp/chain-end', 'w')\n");
+    write(d, "app/chain.py", chain.as_bytes());
+    write(
+        d,
+        "app/nodes.py",
+        b"class Node:\n    items = []\n\n    def grow(self):\n        self.items.append(1)\n        self.shrink()\n\n    def shrink(self):\n        self.grow()\n",
+    );
+    write(
+        d,
+        "tests/test_rec.py",
+        b"import pytest\nfrom app.chain import step0\nfrom app.nodes import Node\n\n\ndef close_all():\n    try:\n        pass\n    finally:\n        close_again()\n\n\ndef close_again():\n    try:\n        pass\n    finally:\n        close_all()\n\n\n@pytest.fixture\ndef conn():\n    yield 1\n    close_all()\n\n\ndef test_conn(conn):\n    assert conn == 1\n\n\ndef test_chain():\n    step0()\n\n\ndef test_grow():\n    Node().grow()\n\n\ndef test_items():\n    assert Node.items == []\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_isoaudit"))
+        .current_dir(d)
+        .args(["plan", "--format", "json"])
+        .arg(d)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let class = |name: &str| {
+        plan["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["nodeid"].as_str().unwrap().ends_with(name))
+            .map(|t| t["class"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    // The recursive method still reports what it changes: Node.items,
+    // which another test reads.
+    assert_eq!(class("::test_grow"), "order-risk");
+    assert_eq!(class("::test_items"), "order-risk");
+    assert_eq!(class("::test_conn"), "parallel");
+}

@@ -668,7 +668,11 @@ fn phase_events(work: &Path, tag: &str, label: &str, timeout: Option<f64>) -> Ph
 /// One line per fault, as it happens.
 fn announce_fault(f: &Fault, timeout: Option<f64>, rerun_follows: bool) {
     let what = match f.kind {
-        FaultKind::Crashed => format!("crashed its worker {}", f.worker),
+        FaultKind::Crashed => format!(
+            "crashed its worker {} (the process died: os._exit, a signal, or a crash in \
+             native code)",
+            f.worker
+        ),
         FaultKind::TimedOut => format!(
             "timed out after {}s on worker {}; the worker was stopped and replaced",
             timeout.map_or_else(|| "?".into(), |t| format!("{t}")),
@@ -676,7 +680,7 @@ fn announce_fault(f: &Fault, timeout: Option<f64>, rerun_follows: bool) {
         ),
         FaultKind::ClosedOutput => format!(
             "closed sys.stdout or sys.stderr, which breaks pytest's capture on worker {}; \
-             the worker was replaced",
+             the worker was replaced (use capsys or contextlib.redirect_stdout instead)",
             f.worker
         ),
     };
@@ -1117,6 +1121,13 @@ fn run_steps(
             }
         }
     }
+    // A timed-out test ran at least as long as the limit; the next plan
+    // should know it is long, not that it took no time.
+    if let Some(limit) = opts.timeout {
+        for f in faults.iter().filter(|f| f.kind == FaultKind::TimedOut) {
+            ran.add_case(&f.nodeid, limit);
+        }
+    }
     let mut not_run: Vec<String> = outcomes
         .iter()
         .flat_map(|(_, o)| o.not_run.iter().cloned())
@@ -1198,6 +1209,21 @@ impl Counts {
 fn summary_line(summary: &RunSummary, counts: &Counts, opts: &RunOptions) -> String {
     let mut parts: Vec<String> = Vec::new();
     let tests = summary.tests();
+    if tests == 0 && summary.collection_errors.is_empty() && summary.exit_code != 5 {
+        let meaning = match summary.exit_code {
+            2 => "interrupted",
+            3 => "an internal error, or pytest was killed",
+            4 => {
+                "a usage error: a bad option, a missing path, or a conftest.py that fails to import"
+            }
+            _ => "see pytest's output above",
+        };
+        return format!(
+            "pytest stopped before running any test (exit {}: {meaning}); its output above \
+             says why",
+            summary.exit_code
+        );
+    }
     if tests == 0 && summary.collection_errors.is_empty() {
         let paths = if opts.paths.is_empty() {
             "the project's testpaths".to_string()

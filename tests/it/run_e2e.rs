@@ -551,14 +551,14 @@ fn kill_marked(marker: &str) {
 }
 
 /// Starts `isoaudit ARGS` in `root` with `env`; `during` runs while it does
-/// (it gets the child's pid). The run must end before [`DEADLINE`] and leave
-/// no process behind.
+/// (it gets the child's pid and the run's marker). The run must end before
+/// [`DEADLINE`] and leave no process behind.
 fn bounded_with(
     root: &Path,
     args: &[&str],
     env: &[(&str, &str)],
     test: &str,
-    during: &mut dyn FnMut(u32),
+    during: &mut dyn FnMut(u32, &str),
 ) -> Ended {
     use std::io::Read;
     use std::process::Stdio;
@@ -583,7 +583,7 @@ fn bounded_with(
     };
     let stdout = reader(Box::new(child.stdout.take().expect("stdout")));
     let stderr = reader(Box::new(child.stderr.take().expect("stderr")));
-    during(child.id());
+    during(child.id(), &marker);
     let start = std::time::Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for isoaudit") {
@@ -631,7 +631,7 @@ fn bounded_with(
 }
 
 fn bounded(root: &Path, args: &[&str], test: &str) -> Ended {
-    bounded_with(root, args, &[], test, &mut |_| {})
+    bounded_with(root, args, &[], test, &mut |_, _| {})
 }
 
 /// The passing tests of the fault suite, by nodeid.
@@ -763,6 +763,10 @@ fn run_reports_every_fault_and_keeps_every_passing_result() {
         );
     }
     let durations = durations_history(suite.path());
+    assert!(
+        durations["tests/test_hang.py::test_hangs"].as_f64() >= Some(3.0),
+        "a timed-out test is recorded as at least the timeout: {durations:?}"
+    );
     for passing in FAULT_SUITE_PASSES {
         assert!(
             durations.contains_key(*passing),
@@ -913,7 +917,7 @@ fn run_names_the_tests_still_running_when_nothing_moves() {
         ],
         &[("FAULTS_HANG_SECONDS", "5")],
         "stall",
-        &mut |_| {},
+        &mut |_, _| {},
     );
     assert_eq!(run.code, Some(0), "{}", run.show());
     assert!(
@@ -1007,7 +1011,7 @@ fn ctrl_c_and_sigterm_stop_the_run_and_everything_it_started() {
             ],
             &[("FAULTS_STARTED_DIR", &started_dir)],
             name,
-            &mut |pid| {
+            &mut |pid, marker| {
                 let begin = std::time::Instant::now();
                 while std::fs::read_dir(started.path())
                     .map(|d| d.count() == 0)
@@ -1016,6 +1020,13 @@ fn ctrl_c_and_sigterm_stop_the_run_and_everything_it_started() {
                     assert!(begin.elapsed() < DEADLINE, "the hanging test never started");
                     std::thread::sleep(std::time::Duration::from_millis(50));
                 }
+                // The process table check sees the run: pytest, its workers,
+                // the child the fork test left behind.
+                let running = marked_processes(marker);
+                assert!(
+                    running.iter().any(|(_, cmd)| cmd.contains("pytest")),
+                    "the process scan must see the run's pytest: {running:?}"
+                );
                 // SAFETY: kill(2) on the isoaudit process this test started.
                 unsafe {
                     libc::kill(pid as i32, signal);

@@ -902,15 +902,28 @@ fn run_steps(
                 .cloned()
                 .collect()
         };
+        let mut code = code;
         if let Some((crashes, limit)) = events.restarts_exhausted {
-            let message = format!(
-                "Phase {} stopped: its workers crashed {crashes} times, more than \
-                 pytest-xdist's restart limit of {limit}; {} selected test(s) did not run. \
-                 Fix the crashes reported above, or raise the limit with `-- \
-                 --max-worker-restart N`.",
-                step.label(),
-                not_run.len()
-            );
+            let message = if cases.is_empty() {
+                // pytest says "no tests ran" (exit 5); the truth is worse.
+                code = 3;
+                format!(
+                    "Phase {} stopped: every worker died before running a test ({crashes} \
+                     crashes, more than pytest-xdist's restart limit of {limit}). Something \
+                     in a conftest.py or a plugin ends the worker process while it starts or \
+                     collects; run `pytest -n 1` to see it.",
+                    step.label()
+                )
+            } else {
+                format!(
+                    "Phase {} stopped: its workers crashed {crashes} times, more than \
+                     pytest-xdist's restart limit of {limit}; {} selected test(s) did not \
+                     run. Fix the crashes reported above, or raise the limit with `-- \
+                     --max-worker-restart N`.",
+                    step.label(),
+                    not_run.len()
+                )
+            };
             header(&message);
             stops.push(message);
         }
@@ -1209,6 +1222,9 @@ impl Counts {
 fn summary_line(summary: &RunSummary, counts: &Counts, opts: &RunOptions) -> String {
     let mut parts: Vec<String> = Vec::new();
     let tests = summary.tests();
+    if tests == 0 && summary.collection_errors.is_empty() && !summary.stops.is_empty() {
+        return "no test ran: the run stopped early, as said above".to_string();
+    }
     if tests == 0 && summary.collection_errors.is_empty() && summary.exit_code != 5 {
         let meaning = match summary.exit_code {
             2 => "interrupted",

@@ -895,6 +895,29 @@ fn run_stops_a_phase_whose_workers_keep_dying() {
         timings.contains("## Not run") && timings.contains("- selected tests that did not run: 3"),
         "{timings}"
     );
+
+    // Workers that die while they start: no test ever runs, and the run
+    // must neither loop nor claim that there were no tests.
+    write_files(
+        suite.path(),
+        &[(
+            "tests/conftest.py",
+            "import os\n\nif os.environ.get(\"PYTEST_XDIST_WORKER\"):\n    os._exit(1)\n",
+        )],
+    );
+    let run = bounded(
+        suite.path(),
+        &["run", "--workers", "2", "--python", &py],
+        "dying-at-start",
+    );
+    assert_eq!(run.code, Some(3), "{}", run.show());
+    assert!(
+        run.stdout.contains(
+            "isoaudit: Phase 1 parallel stopped: every worker died before running a test"
+        ) && !run.stdout.contains("pytest selected no tests"),
+        "{}",
+        run.show()
+    );
 }
 
 #[test]

@@ -394,11 +394,19 @@ class Runner:
             fds = _channel_fds(config)
 
             def close_channel():
+                # /dev/null in their place rather than a close: a file the
+                # child opens later must not get a number the worker's file
+                # objects still hold.
+                try:
+                    null = os.open(os.devnull, os.O_RDWR)
+                except OSError:
+                    return
                 for fd in fds:
                     try:
-                        os.close(fd)
+                        os.dup2(null, fd)
                     except OSError:
                         pass
+                os.close(null)
 
             os.register_at_fork(after_in_child=close_channel)
 

@@ -662,6 +662,10 @@ const FAULT_SUITE_FAULTS: &[(&str, &str)] = &[
     ("tests/test_crash.py::test_segfaults", "crashed its worker"),
     ("tests/test_unit.py::test_unit_exits", "crashed its worker"),
     (
+        "tests/test_fork.py::test_forks_a_child_then_exits",
+        "crashed its worker",
+    ),
+    (
         "tests/test_stdout.py::test_closes_stdout",
         "closed sys.stdout",
     ),

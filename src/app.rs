@@ -555,6 +555,14 @@ fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<u8> {
 }
 
 fn run(args: &crate::cli::RunArgs) -> anyhow::Result<u8> {
+    // pytest would say "file or directory not found" and exit 4 after the
+    // analysis; a path that is not there is a usage error.
+    if let Some(missing) = args.common.paths.iter().find(|p| !p.exists()) {
+        anyhow::bail!(
+            "`{}` does not exist; give `isoaudit run` test files or directories",
+            missing.display()
+        );
+    }
     let opts = AnalyzeOptions {
         honor_markers: args.schedule.honor_markers,
     };
@@ -562,6 +570,22 @@ fn run(args: &crate::cli::RunArgs) -> anyhow::Result<u8> {
         Ok(a) => a,
         Err(code) => return Ok(code),
     };
+    if analysis.test_count() == 0 {
+        let under = if args.common.paths.is_empty() {
+            "the project's testpaths".to_string()
+        } else {
+            args.common
+                .paths
+                .iter()
+                .map(|p| format!("`{}`", p.display()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "isoaudit: no test files under {under} (pytest's python_files decide which \
+             files are tests); running pytest to confirm"
+        );
+    }
     let (plan, plan_opts) = plan_with_options(&analysis, &args.schedule)?;
     // pytest runs from the project root; a `--python` path given relative to
     // the current directory must still name the same file there. A bare

@@ -177,6 +177,17 @@ pub struct RunArgs {
     /// Exit 0 when the only failures are isolation bugs (fail in parallel, pass alone).
     #[arg(long)]
     pub allow_isolation_bugs: bool,
+    /// Stop a test that runs longer than this (its worker is replaced, the run goes on).
+    /// Default: `timeout` in [tool.isoaudit], else no limit.
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
+    pub timeout: Option<f64>,
+    /// With no timeout, say which tests are running after this long without
+    /// a test starting or finishing; 0 turns it off.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0, value_parser = seconds)]
+    pub stall_warning: f64,
+    /// Run the tests of the files that collected when others failed to (pytest's option).
+    #[arg(long)]
+    pub continue_on_collection_errors: bool,
     /// Python interpreter with pytest and pytest-xdist (default: $VIRTUAL_ENV, .venv, python3).
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
@@ -214,4 +225,18 @@ pub struct RuleArgs {
     /// Explain every rule.
     #[arg(long)]
     pub all: bool,
+}
+
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && s >= 0.0 => Ok(s),
+        _ => Err(format!("`{text}` is not a number of seconds (e.g. 300)")),
+    }
+}
+
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match seconds(text)? {
+        s if s > 0.0 => Ok(s),
+        _ => Err("the timeout must be above 0 seconds; leave it out for no limit".into()),
+    }
 }

@@ -50,6 +50,8 @@ pub struct Settings {
     pub heavy_markers: Vec<String>,
     pub shared_paths: Vec<String>,
     pub catalog: Vec<PathBuf>,
+    /// `timeout`: `run`'s per-test limit in seconds; None = no limit.
+    pub timeout: Option<f64>,
     pub scheduler: SchedulerSettings,
 }
 
@@ -64,6 +66,7 @@ impl Default for Settings {
             heavy_markers: vec!["use_real_models".into()],
             shared_paths: Vec::new(),
             catalog: Vec::new(),
+            timeout: None,
             scheduler: SchedulerSettings::default(),
         }
     }

@@ -11,7 +11,7 @@ use super::pytest::{absolutize, parse_toml};
 use super::{SchedulerSettings, Settings};
 
 /// The keys of `[tool.isoaudit]`, in the order the help text lists them.
-pub const TOP_KEYS: [&str; 9] = [
+pub const TOP_KEYS: [&str; 10] = [
     "select",
     "extend-select",
     "ignore",
@@ -20,6 +20,7 @@ pub const TOP_KEYS: [&str; 9] = [
     "heavy-markers",
     "shared-paths",
     "catalog",
+    "timeout",
     "scheduler",
 ];
 
@@ -159,6 +160,7 @@ fn parse_settings(
                     .map(|(s, _)| absolutize(dir, Path::new(&s)))
                     .collect()
             }
+            "timeout" => settings.timeout = Some(timeout_seconds(&field, item)?),
             "scheduler" => {
                 let Some(sched) = item.as_table_like() else {
                     return Err(field.invalid("expected a table", None));
@@ -244,6 +246,22 @@ impl Field<'_> {
         help: Option<String>,
     ) -> ConfigError {
         self.src.invalid(self.table, self.key, message, span, help)
+    }
+}
+
+/// `timeout`: seconds, an integer or a float, above zero.
+fn timeout_seconds(field: &Field, item: &Item) -> Result<f64, ConfigError> {
+    let seconds = match item.as_value() {
+        Some(Value::Integer(i)) => Some(*i.value() as f64),
+        Some(Value::Float(f)) => Some(*f.value()),
+        _ => None,
+    };
+    match seconds {
+        Some(s) if s.is_finite() && s > 0.0 => Ok(s),
+        _ => Err(field.invalid(
+            "expected a number of seconds above 0",
+            Some("for example `timeout = 300`; leave the key out for no limit".into()),
+        )),
     }
 }
 
@@ -455,6 +473,7 @@ isolation-markers = ["serial"]
 heavy-markers = ["gpu", "use_real_models"]
 shared-paths = ["/srv/data"]
 catalog = ["catalogs/extra.toml"]
+timeout = 120.5
 
 [tool.isoaudit.per-file-ignores]
 "tests/legacy/*" = ["ISO4", "ISO101"]
@@ -477,6 +496,7 @@ rerun-failures-serially = false
         assert_eq!(s.heavy_markers, vec!["gpu", "use_real_models"]);
         assert_eq!(s.shared_paths, vec!["/srv/data"]);
         assert_eq!(s.catalog, vec![dir.path().join("catalogs/extra.toml")]);
+        assert_eq!(s.timeout, Some(120.5));
         assert_eq!(
             s.per_file_ignores,
             vec![(
@@ -593,6 +613,9 @@ rerun-failures-serially = false
                 "\"not a marker\"",
             ),
             // scheduler values
+            ("timeout = 0\n", "0"),
+            ("timeout = -1.5\n", "-1.5"),
+            ("timeout = \"long\"\n", "\"long\""),
             ("scheduler.workers = \"many\"\n", "\"many\""),
             ("scheduler.workers = -3\n", "-3"),
             ("scheduler.heavy-workers = 0\n", "0"),

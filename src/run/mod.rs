@@ -12,14 +12,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::plan::durations::{junit_key, parse_junit, Durations, JunitCase};
 use crate::plan::{function_nodeid, units_of, Plan};
 use history::RunRecord;
-use report::{IsolationBug, PhaseRun, RunSummary, CI_TIMINGS};
+use report::{
+    Alone, CollectionError, Fault, FaultKind, IsolationBug, LeftBehind, PhaseRun, RunSummary,
+    CI_TIMINGS,
+};
 
 /// The plugin, written beside the schedule and loaded with `-p`.
 pub const PLUGIN_SOURCE: &str = include_str!("plugin.py");
@@ -41,7 +44,17 @@ pub struct RunOptions {
     pub rerun_failures_serially: bool,
     /// Exit 0 when every failure is an isolation bug.
     pub allow_isolation_bugs: bool,
+    /// Per-test limit in seconds; a test over it is stopped with its worker.
+    pub timeout: Option<f64>,
+    /// With no timeout: after this long without a test starting or
+    /// finishing, say which tests are running where. None = never.
+    pub stall_warning: Option<f64>,
+    /// pytest's `--continue-on-collection-errors`, for every phase.
+    pub continue_on_collection_errors: bool,
 }
+
+/// `--stall-warning`'s default, in seconds.
+pub const DEFAULT_STALL_WARNING: f64 = 300.0;
 
 impl RunOptions {
     /// `run`'s defaults: H = min(2, W), failures re-run serially.
@@ -54,6 +67,9 @@ impl RunOptions {
             paths: Vec::new(),
             rerun_failures_serially: true,
             allow_isolation_bugs: false,
+            timeout: None,
+            stall_warning: Some(DEFAULT_STALL_WARNING),
+            continue_on_collection_errors: false,
         }
     }
 }
@@ -83,10 +99,13 @@ impl RunOptions {
             })
             .collect();
         RunOptions {
-            python: args
-                .python
-                .clone()
-                .unwrap_or_else(|| default_python(&project.root)),
+            // pytest runs in the root: a relative interpreter path is taken
+            // from where isoaudit was started; a bare name goes through PATH.
+            python: match &args.python {
+                Some(p) if p.components().count() > 1 && p.is_relative() => cwd.join(p),
+                Some(p) => p.clone(),
+                None => default_python(&project.root),
+            },
             workers: plan_opts.workers,
             heavy_workers: plan_opts.heavy(),
             pytest_args: args.pytest_args.clone(),
@@ -94,6 +113,13 @@ impl RunOptions {
             rerun_failures_serially: project.settings.scheduler.rerun_failures_serially
                 && !args.no_rerun_failures_serially,
             allow_isolation_bugs: args.allow_isolation_bugs,
+            timeout: args.timeout.or(project.settings.timeout),
+            stall_warning: Some(args.stall_warning).filter(|s| *s > 0.0),
+            continue_on_collection_errors: args.continue_on_collection_errors
+                || args
+                    .pytest_args
+                    .iter()
+                    .any(|a| a == "--continue-on-collection-errors"),
         }
     }
 }
@@ -247,6 +273,53 @@ struct Collected {
     unknown: Vec<String>,
 }
 
+/// The plugin's record of what went wrong in one phase (`events-*.json`,
+/// written by the process that reports).
+#[derive(Debug, Default, serde::Deserialize)]
+struct Events {
+    #[serde(default)]
+    crashed: Vec<CrashEvent>,
+    #[serde(default)]
+    collection_errors: Vec<CollectionEvent>,
+    #[serde(default)]
+    worker_crashes: usize,
+    #[serde(default)]
+    max_worker_restart: Option<usize>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct CrashEvent {
+    nodeid: String,
+    #[serde(default)]
+    worker: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    stack: Vec<String>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct CollectionEvent {
+    nodeid: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// `leftover-*.json`: processes a runner stopped at the end of its session.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Leftovers {
+    #[serde(default)]
+    processes: Vec<LeftProcess>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct LeftProcess {
+    #[serde(default)]
+    nodeid: Option<String>,
+    #[serde(default)]
+    cmdline: String,
+}
+
 /// A junit test case with the nodeid it belongs to, when known.
 #[derive(Debug, Clone)]
 struct CaseResult {
@@ -258,6 +331,8 @@ struct StepOutcome {
     run: PhaseRun,
     cases: Vec<CaseResult>,
     unknown: usize,
+    faults: Vec<Fault>,
+    not_run: Vec<String>,
 }
 
 struct Python<'a> {
@@ -270,7 +345,7 @@ struct Python<'a> {
 }
 
 impl Python<'_> {
-    fn command(&mut self, plugin_phase: Option<&str>) -> Command {
+    fn command(&mut self, plugin_phase: &str) -> Command {
         let mut cmd = Command::new(&self.opts.python);
         cmd.current_dir(self.root).arg("-m").arg("pytest");
         let mut pythonpath = vec![self.work.to_path_buf()];
@@ -280,18 +355,23 @@ impl Python<'_> {
         if let Ok(joined) = std::env::join_paths(pythonpath) {
             cmd.env("PYTHONPATH", joined);
         }
-        match plugin_phase {
-            Some(phase) => {
-                cmd.args(["-p", PLUGIN_MODULE]);
-                cmd.env("ISOAUDIT_PLAN", self.work.join("schedule.json"));
-                cmd.env("ISOAUDIT_PHASE", phase);
-            }
-            None => {
-                cmd.env_remove("ISOAUDIT_PLAN");
-                cmd.env_remove("ISOAUDIT_PHASE");
-            }
-        }
+        cmd.args(["-p", PLUGIN_MODULE]);
+        cmd.env("ISOAUDIT_PLAN", self.work.join("schedule.json"));
+        cmd.env("ISOAUDIT_PHASE", plugin_phase);
+        match self.opts.timeout {
+            Some(t) => cmd.env("ISOAUDIT_TIMEOUT", format!("{t}")),
+            None => cmd.env_remove("ISOAUDIT_TIMEOUT"),
+        };
         cmd.args(&self.opts.pytest_args);
+        if self.opts.continue_on_collection_errors
+            && !self
+                .opts
+                .pytest_args
+                .iter()
+                .any(|a| a == "--continue-on-collection-errors")
+        {
+            cmd.arg("--continue-on-collection-errors");
+        }
         if self.cov && self.started > 0 {
             cmd.arg("--cov-append");
         }
@@ -300,13 +380,13 @@ impl Python<'_> {
     }
 }
 
-/// `-n N`, or `-n 0` for one process: `-n 0` keeps xdist's fixtures
-/// (`worker_id`, `testrun_uid`) that `-p no:xdist` would remove, and
-/// overrides a `-n` in the project's addopts.
+/// `-n N` with xdist, so that a test that kills its process takes down a
+/// worker that xdist replaces, never the run; `-n 1` for one process. `-p
+/// no:xdist` without it.
 fn dist_args(workers: usize, has_xdist: bool) -> Vec<String> {
     match (workers, has_xdist) {
         (_, false) => vec!["-p".into(), "no:xdist".into()],
-        (w, true) => vec!["-n".into(), (if w > 1 { w } else { 0 }).to_string()],
+        (w, true) => vec!["-n".into(), w.max(1).to_string()],
     }
 }
 
@@ -371,11 +451,260 @@ fn read_cases(junit: &Path, known: &[String]) -> Vec<CaseResult> {
         .collect()
 }
 
-fn read_collected(path: &Path) -> Collected {
+fn read_json<T: serde::de::DeserializeOwned + Default>(path: &Path) -> T {
     std::fs::read_to_string(path)
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or_default()
+}
+
+/// The files of one phase whose names start with `<kind>-<tag>-`, sorted.
+fn phase_files(work: &Path, kind: &str, tag: &str) -> Vec<PathBuf> {
+    let prefix = format!("{kind}-{tag}-");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(work)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// The tests that started and have not finished, per process, from the
+/// runners' `progress-*.log` files: `(worker, nodeid)`, sorted.
+fn running_tests(work: &Path, tag: &str) -> Vec<(String, String)> {
+    let prefix = format!("progress-{tag}-");
+    let mut running = Vec::new();
+    for path in phase_files(work, "progress", tag) {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let worker = name
+            .as_deref()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|n| n.strip_suffix(".log"))
+            .unwrap_or("?")
+            .to_string();
+        let mut current: Option<&str> = None;
+        for line in text.lines() {
+            match line.split_once('\t') {
+                Some(("start", nodeid)) => current = Some(nodeid),
+                Some(("finish", _)) => current = None,
+                _ => {}
+            }
+        }
+        if let Some(nodeid) = current {
+            running.push((worker, nodeid.to_string()));
+        }
+    }
+    running.sort();
+    running
+}
+
+/// Says which tests are running when no test has started or finished for
+/// `after`, then again after each further `after`.
+struct StallWatch<'a> {
+    work: &'a Path,
+    tag: String,
+    after: Option<Duration>,
+    seen: u64,
+    since: Instant,
+    checked: Instant,
+}
+
+impl<'a> StallWatch<'a> {
+    fn new(work: &'a Path, tag: String, opts: &RunOptions) -> Self {
+        let after = match opts.timeout {
+            Some(_) => None,
+            None => opts
+                .stall_warning
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(Duration::from_secs_f64),
+        };
+        StallWatch {
+            work,
+            tag,
+            after,
+            seen: 0,
+            since: Instant::now(),
+            checked: Instant::now(),
+        }
+    }
+
+    fn tick(&mut self) {
+        let Some(after) = self.after else { return };
+        if self.checked.elapsed() < Duration::from_millis(500) {
+            return;
+        }
+        self.checked = Instant::now();
+        let size: u64 = phase_files(self.work, "progress", &self.tag)
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        if size != self.seen {
+            self.seen = size;
+            self.since = Instant::now();
+            return;
+        }
+        if self.since.elapsed() < after {
+            return;
+        }
+        self.since = Instant::now();
+        let running = running_tests(self.work, &self.tag);
+        let secs = after.as_secs_f64();
+        if running.is_empty() {
+            header(&format!(
+                "no test has started or finished for {secs:.0}s, and none is running: \
+                 pytest is collecting, or stuck outside a test"
+            ));
+        } else {
+            let list = running
+                .iter()
+                .map(|(w, n)| format!("{n} on {w}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            header(&format!(
+                "no test has started or finished for {secs:.0}s; still running: {list} \
+                 (set --timeout SECONDS to stop a test that hangs)"
+            ));
+        }
+    }
+}
+
+fn fault_kind(kind: &str) -> FaultKind {
+    match kind {
+        "timed-out" => FaultKind::TimedOut,
+        "closed-output" => FaultKind::ClosedOutput,
+        _ => FaultKind::Crashed,
+    }
+}
+
+/// What a phase's plugin files say went wrong: faults (from the reporting
+/// process, else from a runner that died mid-test), collection errors and
+/// processes left running.
+struct PhaseEvents {
+    faults: Vec<Fault>,
+    collection_errors: Vec<CollectionError>,
+    left_behind: Vec<LeftBehind>,
+    /// Workers died more often than xdist restarts them.
+    restarts_exhausted: Option<(usize, usize)>,
+}
+
+fn phase_events(work: &Path, tag: &str, label: &str, timeout: Option<f64>) -> PhaseEvents {
+    let events_path = work.join(format!("events-{tag}.json"));
+    let reported = events_path.is_file();
+    let events: Events = read_json(&events_path);
+    let mut faults: Vec<Fault> = events
+        .crashed
+        .iter()
+        .map(|c| Fault {
+            nodeid: c.nodeid.clone(),
+            kind: fault_kind(&c.kind),
+            phase: label.to_string(),
+            worker: c.worker.clone(),
+            stack: c.stack.clone(),
+            alone: Alone::NotRerun,
+        })
+        .collect();
+    if !reported {
+        // pytest itself died (no xdist to contain it): the test it was
+        // running is the one to blame.
+        for (worker, nodeid) in running_tests(work, tag) {
+            let stack_dump =
+                std::fs::read_to_string(work.join(format!("stack-{tag}-{worker}.txt")))
+                    .unwrap_or_default();
+            let timed_out = timeout.is_some() && stack_dump.starts_with("Timeout");
+            faults.push(Fault {
+                nodeid,
+                kind: if timed_out {
+                    FaultKind::TimedOut
+                } else {
+                    FaultKind::Crashed
+                },
+                phase: label.to_string(),
+                worker,
+                stack: stack_dump
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| l.starts_with("File "))
+                    .map(str::to_string)
+                    .collect(),
+                alone: Alone::NotRerun,
+            });
+        }
+    }
+    let collection_errors = events
+        .collection_errors
+        .iter()
+        .map(|e| CollectionError {
+            path: e.nodeid.clone(),
+            message: e.message.clone(),
+        })
+        .collect();
+    let mut left_behind = Vec::new();
+    for path in phase_files(work, "leftover", tag) {
+        let found: Leftovers = read_json(&path);
+        left_behind.extend(found.processes.into_iter().map(|p| LeftBehind {
+            nodeid: p.nodeid,
+            cmdline: p.cmdline,
+        }));
+    }
+    let restarts_exhausted = events
+        .max_worker_restart
+        .filter(|limit| events.worker_crashes > *limit)
+        .map(|limit| (events.worker_crashes, limit));
+    PhaseEvents {
+        faults,
+        collection_errors,
+        left_behind,
+        restarts_exhausted,
+    }
+}
+
+/// One line per fault, as it happens.
+fn announce_fault(f: &Fault, timeout: Option<f64>, rerun_follows: bool) {
+    let what = match f.kind {
+        FaultKind::Crashed => format!(
+            "crashed its worker {} (the process died: os._exit, a signal, or a crash in \
+             native code)",
+            f.worker
+        ),
+        FaultKind::TimedOut => format!(
+            "timed out after {}s on worker {}; the worker was stopped and replaced",
+            timeout.map_or_else(|| "?".into(), |t| format!("{t}")),
+            f.worker
+        ),
+        FaultKind::ClosedOutput => format!(
+            "closed sys.stdout or sys.stderr, which breaks pytest's capture on worker {}; \
+             the worker was replaced (use capsys or contextlib.redirect_stdout instead)",
+            f.worker
+        ),
+    };
+    let next = if rerun_follows {
+        "not run again in this phase; re-run alone at the end"
+    } else {
+        "not run again in this phase"
+    };
+    let mut line = format!("{} {what} (phase {}); {next}", f.nodeid, f.phase);
+    if !f.stack.is_empty() {
+        line.push_str("; it was running:");
+        for frame in &f.stack {
+            line.push_str("\n    ");
+            line.push_str(frame);
+        }
+    }
+    header(&line);
+}
+
+/// A collection error's path, when it names a test module that later
+/// phases can skip with `--ignore`.
+fn ignorable_module(path: &str) -> Option<&str> {
+    let file = path.rsplit('/').next()?;
+    (path.ends_with(".py") && !path.contains("::") && file != "conftest.py").then_some(path)
 }
 
 /// The worst of the phases' pytest exit codes. A phase that selected no
@@ -465,8 +794,12 @@ fn run_steps(
             .any(|a| a == "--cov" || a.starts_with("--cov=")),
         started: 0,
     };
+    let will_rerun = |step: Step| step == Step::Phase(1) && opts.rerun_failures_serially;
 
     let mut outcomes: Vec<(Step, StepOutcome)> = Vec::new();
+    let mut collection_errors: Vec<CollectionError> = Vec::new();
+    let mut left_behind: Vec<LeftBehind> = Vec::new();
+    let mut stops: Vec<String> = Vec::new();
     for step in steps {
         let workers = match step {
             Step::All | Step::Phase(3) => 1,
@@ -486,15 +819,114 @@ fn run_steps(
                 workers
             )),
         }
-        let junit = work.join(format!("junit-{}.xml", step.tag()));
-        let mut cmd = py.command(Some(&step.tag()));
+        let tag = step.tag();
+        let junit = work.join(format!("junit-{tag}.xml"));
+        let mut cmd = py.command(&tag);
         cmd.args(opts.paths.iter().map(|p| p.as_os_str()));
         cmd.args(dist_args(workers, has_xdist));
+        // A module that failed to collect was reported once; later phases
+        // would only report it again.
+        for e in &collection_errors {
+            if let Some(module) = ignorable_module(&e.path) {
+                cmd.arg(format!("--ignore={}", root.join(module).display()));
+            }
+        }
         cmd.arg(format!("--junitxml={}", junit.display()));
-        let (status, wall) = run_timed(&mut cmd, opts)?;
-        let code = exit_code(status);
-        let collected = read_collected(&work.join(format!("collected-{}.json", step.tag())));
-        let cases = read_cases(&junit, &collected.selected);
+        let (finished, wall) = run_timed(&mut cmd, opts, work, &tag)?;
+        let code = exit_code(finished.status);
+        let collected: Collected = read_json(&work.join(format!("collected-{tag}.json")));
+        let mut cases = read_cases(&junit, &collected.selected);
+        let events = phase_events(work, &tag, step.label(), opts.timeout);
+        for e in &events.collection_errors {
+            if !collection_errors.iter().any(|c| c.path == e.path) {
+                header(&format!(
+                    "collection error in {}: {}",
+                    e.path,
+                    if e.message.is_empty() {
+                        "see pytest's report above"
+                    } else {
+                        &e.message
+                    }
+                ));
+                collection_errors.push(e.clone());
+            }
+        }
+        if !events.collection_errors.is_empty() {
+            // junit lists each collection error as an errored case with no
+            // test behind it; they are counted as collection errors instead.
+            cases.retain(|c| c.nodeid.is_some() || !c.case.outcome.is_failure());
+            if code == 2 && !opts.continue_on_collection_errors {
+                stops.push(format!(
+                    "Phase {} stopped at collection errors before running any test, as pytest \
+                     does; fix them, or pass --continue-on-collection-errors to run the rest.",
+                    step.label()
+                ));
+            }
+        }
+        for f in &events.faults {
+            announce_fault(f, opts.timeout, will_rerun(step));
+        }
+        for l in &events.left_behind {
+            header(&format!(
+                "{} left a process running after the session (`{}`); isoaudit stopped it. \
+                 Stop what a test starts in its teardown.",
+                l.nodeid.as_deref().unwrap_or("a test"),
+                l.cmdline
+            ));
+        }
+        left_behind.extend(events.left_behind);
+        if !finished.stopped_leftovers.is_empty() {
+            header(&format!(
+                "processes were still running after phase {}'s pytest exited; isoaudit \
+                 stopped them: {}",
+                step.label(),
+                finished
+                    .stopped_leftovers
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            left_behind.extend(finished.stopped_leftovers.iter().map(|c| LeftBehind {
+                nodeid: None,
+                cmdline: c.clone(),
+            }));
+        }
+        let reported: BTreeSet<&str> = cases.iter().filter_map(|c| c.nodeid.as_deref()).collect();
+        let not_run: Vec<String> = {
+            let mut seen = BTreeSet::new();
+            collected
+                .selected
+                .iter()
+                .filter(|n| !reported.contains(n.as_str()) && seen.insert(n.as_str()))
+                .cloned()
+                .collect()
+        };
+        let mut code = code;
+        if let Some((crashes, limit)) = events.restarts_exhausted {
+            let message = if cases.is_empty() {
+                // pytest says "no tests ran" (exit 5); the truth is worse.
+                code = 3;
+                format!(
+                    "Phase {} stopped: every worker died before running a test ({crashes} \
+                     crashes, more than pytest-xdist's restart limit of {limit}). Something \
+                     in a conftest.py or a plugin ends the worker process while it starts or \
+                     collects; run `pytest -n 1` to see it.",
+                    step.label()
+                )
+            } else {
+                format!(
+                    "Phase {} stopped: its workers crashed {crashes} times, more than \
+                     pytest-xdist's restart limit of {limit}; {} selected test(s) did not \
+                     run. Fix the crashes reported above, or raise the limit with `-- \
+                     --max-worker-restart N`.",
+                    step.label(),
+                    not_run.len()
+                )
+            };
+            header(&message);
+            stops.push(message);
+        }
         if !collected.unknown.is_empty() {
             let n = collected.unknown.len();
             header(&match step {
@@ -510,7 +942,7 @@ fn run_steps(
             exit_code: code,
             wall_seconds: wall,
             tests: cases.len(),
-            test_seconds: cases.iter().map(|c| c.case.time).sum(),
+            test_seconds: cases.iter().map(|c| c.case.time).sum::<f64>() + 0.0,
             is_rerun: false,
         };
         outcomes.push((
@@ -519,6 +951,8 @@ fn run_steps(
                 run,
                 cases,
                 unknown: collected.unknown.len(),
+                faults: events.faults,
+                not_run,
             },
         ));
         let stop = matches!(code, 2..=4) || (code == 1 && stops_on_failure(&opts.pytest_args));
@@ -532,18 +966,17 @@ fn run_steps(
     let mut isolation_bugs: Vec<IsolationBug> = Vec::new();
     let mut failures: BTreeSet<String> = BTreeSet::new();
     let mut rerun_run: Option<PhaseRun> = None;
+    let mut faults: Vec<Fault> = Vec::new();
     for (i, (step, outcome)) in outcomes.iter().enumerate() {
         let failed: Vec<&CaseResult> = outcome
             .cases
             .iter()
             .filter(|c| c.case.outcome.is_failure())
             .collect();
-        let rerun = *step == Step::Phase(1)
-            && outcome.run.exit_code == 1
-            && opts.rerun_failures_serially
-            && !failed.is_empty();
+        let rerun = will_rerun(*step) && outcome.run.exit_code == 1 && !failed.is_empty();
         if !rerun {
             failures.extend(failed.iter().map(|c| case_name(c)));
+            faults.extend(outcome.faults.iter().cloned());
             continue;
         }
         let nodeids: Vec<String> = {
@@ -562,15 +995,25 @@ fn run_steps(
                 .map(|c| case_name(c)),
         );
         if nodeids.is_empty() {
+            faults.extend(outcome.faults.iter().cloned());
             continue;
         }
         header(&format!(
-            "re-running {} phase-1 failure(s) alone, without xdist",
+            "re-running {} phase-1 failure(s) alone, one at a time",
             nodeids.len()
         ));
         let junit = work.join("junit-rerun.xml");
-        let mut cmd = py.command(None);
+        let mut cmd = py.command("rerun");
         cmd.args(dist_args(1, has_xdist));
+        if has_xdist
+            && !opts
+                .pytest_args
+                .iter()
+                .any(|a| a.starts_with("--max-worker-restart"))
+        {
+            // Every test here may crash its worker once; none is retried.
+            cmd.arg(format!("--max-worker-restart={}", nodeids.len()));
+        }
         cmd.arg(format!("--junitxml={}", junit.display()));
         if nodeids.iter().map(|n| n.len() + 1).sum::<usize>() > 32_000 {
             // pytest reads `@file` as one argument per line.
@@ -581,9 +1024,16 @@ fn run_steps(
         } else {
             cmd.args(&nodeids);
         }
-        let (status, wall) = run_timed(&mut cmd, opts)?;
-        let rerun_code = exit_code(status);
+        let label = "re-run of phase-1 failures";
+        let (finished, wall) = run_timed(&mut cmd, opts, work, "rerun")?;
+        let rerun_code = exit_code(finished.status);
         let cases = read_cases(&junit, &nodeids);
+        let rerun_events = phase_events(work, "rerun", label, opts.timeout);
+        left_behind.extend(rerun_events.left_behind);
+        left_behind.extend(finished.stopped_leftovers.iter().map(|c| LeftBehind {
+            nodeid: None,
+            cmdline: c.clone(),
+        }));
         let mut passed_alone: BTreeSet<&str> = BTreeSet::new();
         let mut failed_alone: BTreeSet<&str> = BTreeSet::new();
         for c in &cases {
@@ -593,6 +1043,34 @@ fn run_steps(
                 } else {
                     passed_alone.insert(n);
                 }
+            }
+        }
+        let faulted_alone: BTreeSet<&str> = rerun_events
+            .faults
+            .iter()
+            .map(|f| f.nodeid.as_str())
+            .collect();
+        for f in &outcome.faults {
+            let mut f = f.clone();
+            let n = f.nodeid.as_str();
+            f.alone = if faulted_alone.contains(n) {
+                Alone::FaultedAgain
+            } else if failed_alone.contains(n) {
+                Alone::Failed
+            } else if passed_alone.contains(n) {
+                Alone::Passed
+            } else {
+                Alone::NotRerun
+            };
+            faults.push(f);
+        }
+        // A test that faults for the first time when alone is a fault too.
+        for f in &rerun_events.faults {
+            if !outcome.faults.iter().any(|o| o.nodeid == f.nodeid) {
+                announce_fault(f, opts.timeout, false);
+                let mut f = f.clone();
+                f.alone = Alone::FaultedAgain;
+                faults.push(f);
             }
         }
         for nodeid in &nodeids {
@@ -610,19 +1088,20 @@ fn run_steps(
             }
         }
         let still_failing = nodeids.iter().any(|n| failures.contains(n))
-            || failed.iter().any(|c| c.nodeid.is_none());
+            || failed.iter().any(|c| c.nodeid.is_none())
+            || !collection_errors.is_empty();
         codes[i] = if still_failing || matches!(rerun_code, 2..=4) {
             rerun_code.max(1)
         } else {
             0
         };
         rerun_run = Some(PhaseRun {
-            label: "re-run of phase-1 failures".into(),
+            label: label.into(),
             workers: 1,
             exit_code: rerun_code,
             wall_seconds: wall,
             tests: cases.len(),
-            test_seconds: cases.iter().map(|c| c.case.time).sum(),
+            test_seconds: cases.iter().map(|c| c.case.time).sum::<f64>() + 0.0,
             is_rerun: true,
         });
     }
@@ -646,15 +1125,34 @@ fn run_steps(
 
     let unknown = outcomes.iter().map(|(_, o)| o.unknown).max().unwrap_or(0);
     let mut ran = Durations::new();
+    let mut counts = Counts::default();
     for (_, outcome) in &outcomes {
         for c in &outcome.cases {
+            counts.add(c.case.outcome);
             if let Some(nodeid) = &c.nodeid {
                 ran.add_case(nodeid, c.case.time);
             }
         }
     }
+    // A timed-out test ran at least as long as the limit; the next plan
+    // should know it is long, not that it took no time.
+    if let Some(limit) = opts.timeout {
+        for f in faults.iter().filter(|f| f.kind == FaultKind::TimedOut) {
+            ran.add_case(&f.nodeid, limit);
+        }
+    }
+    let mut not_run: Vec<String> = outcomes
+        .iter()
+        .flat_map(|(_, o)| o.not_run.iter().cloned())
+        .collect();
+    not_run.sort();
+    not_run.dedup();
     let mut phases: Vec<PhaseRun> = outcomes.into_iter().map(|(_, o)| o.run).collect();
     phases.extend(rerun_run);
+    faults.sort();
+    collection_errors.sort();
+    left_behind.sort();
+    left_behind.dedup();
 
     let (mut durations, mut hist, warnings) = history::load(root);
     for w in warnings {
@@ -667,6 +1165,11 @@ fn run_steps(
         isolation_bugs,
         failures: failures.into_iter().collect(),
         unknown,
+        faults,
+        collection_errors,
+        left_behind,
+        not_run,
+        stops,
         exit_code: code,
     };
     let record = RunRecord {
@@ -685,20 +1188,129 @@ fn run_steps(
     }
     summary.exit_code = code;
     let text = report::render(&summary, &hist.runs);
+    let line = summary_line(&summary, &counts, opts);
     match history::write_atomic(&root.join(CI_TIMINGS), text.as_bytes()) {
-        Ok(()) => header(&format!(
-            "{:.2}s wall for {:.2}s of tests ({}); wrote {CI_TIMINGS}",
-            summary.wall_seconds(),
-            summary.serial_seconds(),
-            if summary.wall_seconds() > 0.0 {
-                format!("{:.2}x", summary.serial_seconds() / summary.wall_seconds())
-            } else {
-                "n/a".into()
-            }
-        )),
-        Err(e) => eprintln!("isoaudit: warning: cannot write {CI_TIMINGS}: {e}"),
+        Ok(()) => header(&format!("{line}; wrote {CI_TIMINGS}")),
+        Err(e) => {
+            header(&line);
+            eprintln!("isoaudit: warning: cannot write {CI_TIMINGS}: {e}");
+        }
     }
     Ok(code)
+}
+
+/// Test cases by outcome, over the phases (not the re-run).
+#[derive(Debug, Default)]
+struct Counts {
+    passed: usize,
+    skipped: usize,
+    failed: usize,
+}
+
+impl Counts {
+    fn add(&mut self, outcome: crate::plan::durations::Outcome) {
+        use crate::plan::durations::Outcome;
+        match outcome {
+            Outcome::Passed => self.passed += 1,
+            Outcome::Skipped => self.skipped += 1,
+            Outcome::Failed | Outcome::Error => self.failed += 1,
+        }
+    }
+}
+
+/// The run's last line: what ran and how it ended, then the times.
+fn summary_line(summary: &RunSummary, counts: &Counts, opts: &RunOptions) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let tests = summary.tests();
+    if tests == 0 && summary.collection_errors.is_empty() && !summary.stops.is_empty() {
+        return "no test ran: the run stopped early, as said above".to_string();
+    }
+    if tests == 0 && summary.collection_errors.is_empty() && summary.exit_code != 5 {
+        let meaning = match summary.exit_code {
+            2 => "interrupted",
+            3 => "an internal error, or pytest was killed",
+            4 => {
+                "a usage error: a bad option, a missing path, or a conftest.py that fails to import"
+            }
+            _ => "see pytest's output above",
+        };
+        return format!(
+            "pytest stopped before running any test (exit {}: {meaning}); its output above \
+             says why",
+            summary.exit_code
+        );
+    }
+    if tests == 0 && summary.collection_errors.is_empty() {
+        let paths = if opts.paths.is_empty() {
+            "the project's testpaths".to_string()
+        } else {
+            opts.paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return format!(
+            "no tests ran: pytest selected no tests under {paths} (check the paths, \
+             pytest's testpaths and python_files, and any -k/-m expression); exit 5, \
+             as pytest's"
+        );
+    }
+    if tests > 0 {
+        parts.push(format!("{} passed", counts.passed));
+        if counts.skipped > 0 {
+            parts.push(format!("{} skipped", counts.skipped));
+        }
+    }
+    let crashed = summary
+        .faults
+        .iter()
+        .filter(|f| f.kind != FaultKind::TimedOut)
+        .count();
+    let timed_out = summary.faults.len() - crashed;
+    let failed = counts.failed.saturating_sub(summary.isolation_bugs.len());
+    if failed > 0 {
+        let mut how = Vec::new();
+        if crashed > 0 {
+            how.push(format!("{crashed} crashed their worker"));
+        }
+        if timed_out > 0 {
+            how.push(format!("{timed_out} timed out"));
+        }
+        parts.push(if how.is_empty() {
+            format!("{failed} failed")
+        } else {
+            format!("{failed} failed ({})", how.join(", "))
+        });
+    }
+    if !summary.isolation_bugs.is_empty() {
+        parts.push(format!("{} isolation bug(s)", summary.isolation_bugs.len()));
+    }
+    if !summary.collection_errors.is_empty() {
+        parts.push(format!(
+            "{} collection error(s) ({})",
+            summary.collection_errors.len(),
+            summary
+                .collection_errors
+                .iter()
+                .map(|e| e.path.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !summary.not_run.is_empty() {
+        parts.push(format!("{} not run", summary.not_run.len()));
+    }
+    let mut line = parts.join(", ");
+    if tests > 0 {
+        line.push_str(&format!(
+            "; {} wall for {} of tests ({})",
+            report::seconds(summary.wall_seconds()),
+            report::seconds(summary.serial_seconds()),
+            report::speedup(summary.serial_seconds(), summary.wall_seconds())
+        ));
+    }
+    line
 }
 
 /// A readable name for a junit case: its nodeid, else junit's own names.
@@ -712,17 +1324,21 @@ fn case_name(c: &CaseResult) -> String {
     })
 }
 
-/// Runs one pytest process; its exit status and wall time in seconds.
+/// Runs one pytest process, watching it for stalls; how it ended and its
+/// wall time in seconds.
 fn run_timed(
     cmd: &mut std::process::Command,
     opts: &RunOptions,
-) -> Result<(std::process::ExitStatus, f64), RunError> {
+    work: &Path,
+    tag: &str,
+) -> Result<(process::Finished, f64), RunError> {
     let start = Instant::now();
-    let status = process::run(cmd).map_err(|source| RunError::Python {
+    let mut watch = StallWatch::new(work, tag.to_string(), opts);
+    let finished = process::run(cmd, &mut || watch.tick()).map_err(|source| RunError::Python {
         python: opts.python.clone(),
         source,
     })?;
-    Ok((status, start.elapsed().as_secs_f64()))
+    Ok((finished, start.elapsed().as_secs_f64()))
 }
 
 #[cfg(test)]
@@ -739,8 +1355,8 @@ mod tests {
     }
 
     #[test]
-    fn serial_steps_keep_xdist_loaded_when_it_is_there() {
-        assert_eq!(dist_args(1, true), ["-n", "0"]);
+    fn serial_steps_run_in_one_xdist_worker_that_can_be_replaced() {
+        assert_eq!(dist_args(1, true), ["-n", "1"]);
         assert_eq!(dist_args(4, true), ["-n", "4"]);
         assert_eq!(dist_args(1, false), ["-p", "no:xdist"]);
     }

@@ -73,6 +73,7 @@ fn copy_dir(from: &Path, to: &Path) {
             "reports",
             "jobs.sqlite3",
             "shared_cache.txt",
+            "faults_unit.txt",
         ];
         if skip.iter().any(|s| name == *s) {
             continue;
@@ -482,4 +483,608 @@ fn execute_reports_isolation_bugs_of_a_plan_that_does_not_group_them() {
     );
     let timings = read(suite.path(), "reports/ci_timings.md");
     assert!(timings.contains("## Failures"), "{timings}");
+}
+
+// ---------------------------------------------------------------------------
+// Faults: `fixtures/suites/faults` (see its README) and small suites written
+// here. Every run goes through `bounded`, which turns a hang into a failure
+// with what the run printed, and fails when a process the run started is
+// still alive after it.
+// ---------------------------------------------------------------------------
+
+/// Far beyond what any of these runs needs; only a hang reaches it.
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How a bounded run ended.
+struct Ended {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ended {
+    fn show(&self) -> String {
+        format!(
+            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// A marker no other process on the machine carries in its environment.
+fn marker(test: &str) -> String {
+    format!("isoaudit-e2e-{test}-{}", std::process::id())
+}
+
+/// Processes whose environment carries `marker` (everything the run started
+/// inherits it), with their command lines.
+fn marked_processes(marker: &str) -> Vec<(u32, String)> {
+    let needle = format!("ISOAUDIT_E2E_MARKER={marker}");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if !environ
+            .split(|b| *b == 0)
+            .any(|var| var == needle.as_bytes())
+        {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        found.push((pid, cmdline));
+    }
+    found
+}
+
+fn kill_marked(marker: &str) {
+    for (pid, _) in marked_processes(marker) {
+        // SAFETY: kill(2) on a process this test started (it carries the marker).
+        unsafe {
+            libc::kill(pid as i32, libc::SIGKILL);
+        }
+    }
+}
+
+/// Starts `isoaudit ARGS` in `root` with `env`; `during` runs while it does
+/// (it gets the child's pid and the run's marker). The run must end before
+/// [`DEADLINE`] and leave no process behind.
+fn bounded_with(
+    root: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    test: &str,
+    during: &mut dyn FnMut(u32, &str),
+) -> Ended {
+    use std::io::Read;
+    use std::process::Stdio;
+    let marker = marker(test);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_isoaudit"))
+        .current_dir(root)
+        .args(args)
+        .env_remove("PYTEST_WORKERS")
+        .env_remove("PYTEST_ADDOPTS")
+        .env("ISOAUDIT_E2E_MARKER", &marker)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start isoaudit");
+    let reader = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = pipe.read_to_end(&mut text);
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let stdout = reader(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = reader(Box::new(child.stderr.take().expect("stderr")));
+    during(child.id(), &marker);
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for isoaudit") {
+            break Some(status);
+        }
+        if start.elapsed() > DEADLINE {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        let left = marked_processes(&marker);
+        kill_marked(&marker);
+        let out = stdout.join().unwrap_or_default();
+        panic!(
+            "`isoaudit {}` did not end within {DEADLINE:?} (a hang); processes: {left:?}\n--- stdout\n{out}",
+            args.join(" ")
+        );
+    };
+    // Whatever the run killed is gone once its parent reaps it; give the
+    // kernel a moment before calling a process left behind.
+    let mut left = marked_processes(&marker);
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        left = marked_processes(&marker);
+    }
+    kill_marked(&marker);
+    let ended = Ended {
+        code: status.code(),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
+    assert!(
+        left.is_empty(),
+        "`isoaudit {}` left processes running: {left:?}\n{}",
+        args.join(" "),
+        ended.show()
+    );
+    ended
+}
+
+fn bounded(root: &Path, args: &[&str], test: &str) -> Ended {
+    bounded_with(root, args, &[], test, &mut |_, _| {})
+}
+
+/// The passing tests of the fault suite, by nodeid.
+const FAULT_SUITE_PASSES: &[&str] = &[
+    "tests/test_ok.py::test_addition",
+    "tests/test_ok.py::test_upper",
+    "tests/test_ok.py::test_square",
+    "tests/test_ok.py::TestStrings::test_join",
+    "tests/test_ok.py::TestStrings::test_split",
+    "tests/test_crash.py::test_after_the_crashes",
+    "tests/test_unit.py::test_unit_first",
+    "tests/test_unit.py::test_unit_last",
+    "tests/test_stdout.py::test_prints_after",
+    "tests/test_fork.py::test_forks_a_child_that_outlives_it",
+    "tests/test_fork.py::test_starts_a_subprocess_that_outlives_it",
+];
+
+/// The tests that take their worker down, and how `run` must name it.
+const FAULT_SUITE_FAULTS: &[(&str, &str)] = &[
+    (
+        "tests/test_crash.py::test_exits_the_process",
+        "crashed its worker",
+    ),
+    (
+        "tests/test_crash.py::test_kills_itself",
+        "crashed its worker",
+    ),
+    ("tests/test_crash.py::test_segfaults", "crashed its worker"),
+    ("tests/test_unit.py::test_unit_exits", "crashed its worker"),
+    (
+        "tests/test_fork.py::test_forks_a_child_then_exits",
+        "crashed its worker",
+    ),
+    (
+        "tests/test_stdout.py::test_closes_stdout",
+        "closed sys.stdout",
+    ),
+    ("tests/test_hang.py::test_hangs", "timed out after 3s"),
+];
+
+#[test]
+fn run_reports_every_fault_and_keeps_every_passing_result() {
+    let Some(python) = python() else { return };
+    let _guard = lock();
+    let suite = copy_suite("faults");
+    // The timeout comes from the configuration here, from --timeout below.
+    let pyproject = read(suite.path(), "pyproject.toml");
+    std::fs::write(
+        suite.path().join("pyproject.toml"),
+        format!("{pyproject}\n[tool.isoaudit]\ntimeout = 3\n"),
+    )
+    .expect("write pyproject.toml");
+    let py = python.to_string_lossy().into_owned();
+    let run = bounded(
+        suite.path(),
+        &[
+            "run",
+            "--workers",
+            "2",
+            "--continue-on-collection-errors",
+            "--python",
+            &py,
+        ],
+        "every-fault",
+    );
+    assert_eq!(run.code, Some(1), "{}", run.show());
+    let lines: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("isoaudit: "))
+        .collect();
+    for (nodeid, words) in FAULT_SUITE_FAULTS {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("isoaudit: {nodeid} {words}"))),
+            "{nodeid} must be reported as `{words}`:\n{}",
+            run.show()
+        );
+    }
+    assert!(
+        run.stdout
+            .contains("File \"tests/test_hang.py\", line 10 in test_hangs"),
+        "the timed-out test's stack:\n{}",
+        run.show()
+    );
+    let collection: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains("collection error in tests/test_broken.py"))
+        .collect();
+    assert_eq!(
+        collection.len(),
+        1,
+        "one collection error, reported once:\n{}",
+        run.show()
+    );
+    let summary = lines.last().copied().unwrap_or_default();
+    assert!(
+        summary.contains(&format!("{} passed", FAULT_SUITE_PASSES.len() + 2))
+            && summary.contains("1 collection error(s) (tests/test_broken.py)")
+            && summary.contains("1 timed out")
+            && !summary.contains("-0.00"),
+        "summary line: {summary}\n{}",
+        run.show()
+    );
+
+    let timings = read(suite.path(), "reports/ci_timings.md");
+    for needle in [
+        "## Collection errors",
+        "| `tests/test_broken.py` | SyntaxError",
+        "## Crashes and timeouts",
+        "| `tests/test_crash.py::test_segfaults` | crashed its worker | 1 parallel |",
+        "| `tests/test_hang.py::test_hangs` | timed out | 1 parallel |",
+        "File \"tests/test_hang.py\", line 10 in test_hangs",
+        "## Processes left running",
+        "time.sleep(600)",
+        "- `tests/test_fixtures.py::test_with_a_teardown_that_raises`",
+        "- `tests/test_fixtures.py::test_with_a_fixture_that_exits`",
+    ] {
+        assert!(timings.contains(needle), "{needle} missing:\n{timings}");
+    }
+    // Re-run alone, a crash crashes again: not an isolation bug.
+    assert!(
+        timings.contains("| `tests/test_crash.py::test_exits_the_process` | crashed its worker | 1 parallel | gw")
+            && timings.contains("| the same again |"),
+        "{timings}"
+    );
+    assert!(timings.contains("None found"), "{timings}");
+    for passing in FAULT_SUITE_PASSES {
+        assert!(
+            !timings.contains(&format!("- `{passing}")),
+            "{passing} passed but is listed as failing:\n{timings}"
+        );
+    }
+    let durations = durations_history(suite.path());
+    assert!(
+        durations["tests/test_hang.py::test_hangs"].as_f64() >= Some(3.0),
+        "a timed-out test is recorded as at least the timeout: {durations:?}"
+    );
+    for passing in FAULT_SUITE_PASSES {
+        assert!(
+            durations.contains_key(*passing),
+            "{passing}'s result is missing from durations.json: {durations:?}"
+        );
+    }
+}
+
+#[test]
+fn run_stops_at_a_collection_error_as_pytest_does_and_says_so() {
+    let Some(python) = python() else { return };
+    let _guard = lock();
+    let suite = copy_suite("faults");
+    let py = python.to_string_lossy().into_owned();
+    let run = bounded(
+        suite.path(),
+        &["run", "--workers", "2", "--timeout", "3", "--python", &py],
+        "collection-stop",
+    );
+    assert_eq!(
+        run.code,
+        Some(2),
+        "pytest's exit for collection errors\n{}",
+        run.show()
+    );
+    assert!(
+        run.stdout
+            .contains("isoaudit: collection error in tests/test_broken.py: SyntaxError"),
+        "{}",
+        run.show()
+    );
+    let timings = read(suite.path(), "reports/ci_timings.md");
+    assert!(
+        timings.contains("--continue-on-collection-errors")
+            && timings.contains("| `tests/test_broken.py` |")
+            && timings.contains("- result: collection errors"),
+        "{timings}"
+    );
+}
+
+#[test]
+fn run_with_one_worker_contains_a_crash_and_reports_the_rest() {
+    let Some(python) = python() else { return };
+    let _guard = lock();
+    let suite = copy_suite("faults");
+    let py = python.to_string_lossy().into_owned();
+    let run = bounded(
+        suite.path(),
+        &[
+            "run",
+            "--workers",
+            "1",
+            "--python",
+            &py,
+            "tests/test_crash.py",
+            "tests/test_ok.py",
+        ],
+        "one-worker",
+    );
+    assert_eq!(run.code, Some(1), "{}", run.show());
+    assert!(
+        run.stdout
+            .contains("isoaudit: tests/test_crash.py::test_segfaults crashed its worker"),
+        "{}",
+        run.show()
+    );
+    let summary = run.stdout.lines().last().unwrap_or_default();
+    assert!(
+        summary.contains("8 passed, 3 failed (3 crashed their worker)"),
+        "{}",
+        run.show()
+    );
+    let timings = read(suite.path(), "reports/ci_timings.md");
+    assert!(
+        timings.contains("| all (serial run) | 11 | 1 |"),
+        "{timings}"
+    );
+}
+
+#[test]
+fn run_stops_a_phase_whose_workers_keep_dying() {
+    let Some(python) = python() else { return };
+    let _guard = lock();
+    let suite = tempfile::tempdir().expect("temp dir");
+    let tests: String = (0..12)
+        .map(|i| format!("def test_{i:02}():\n    pass\n\n\n"))
+        .collect();
+    write_files(
+        suite.path(),
+        &[
+            (
+                "pyproject.toml",
+                "[tool.pytest.ini_options]\ntestpaths = [\"tests\"]\naddopts = \"-p no:cacheprovider\"\n",
+            ),
+            (
+                "tests/conftest.py",
+                "import os\n\nimport pytest\n\n\n@pytest.fixture(autouse=True)\ndef dies():\n    os._exit(1)\n",
+            ),
+            ("tests/test_many.py", &tests),
+        ],
+    );
+    let py = python.to_string_lossy().into_owned();
+    let run = bounded(
+        suite.path(),
+        &[
+            "run",
+            "--workers",
+            "2",
+            "--no-rerun-failures-serially",
+            "--python",
+            &py,
+        ],
+        "always-dying",
+    );
+    assert_eq!(run.code, Some(1), "{}", run.show());
+    // Each crash takes one test with it; the worker that is still running
+    // when the limit is reached may crash once more before it stops.
+    let stop = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("isoaudit: Phase 1 parallel stopped: its workers crashed "))
+        .unwrap_or_else(|| panic!("no stop message\n{}", run.show()));
+    let number = |text: &str| -> usize {
+        text.split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count in `{text}`"))
+    };
+    let crashes = number(stop);
+    let (_, rest) = stop
+        .split_once("pytest-xdist's restart limit of 8; ")
+        .unwrap_or_else(|| panic!("no limit in `{stop}`"));
+    let not_run = number(rest);
+    assert!(
+        crashes > 8 && crashes + not_run == 12 && rest.contains("selected test(s) did not run"),
+        "{stop}"
+    );
+    let timings = read(suite.path(), "reports/ci_timings.md");
+    assert!(
+        timings.contains("## Not run")
+            && timings.contains(&format!("- selected tests that did not run: {not_run}")),
+        "{timings}"
+    );
+
+    // Workers that die while they start: no test ever runs, and the run
+    // must neither loop nor claim that there were no tests.
+    write_files(
+        suite.path(),
+        &[(
+            "tests/conftest.py",
+            "import os\n\nif os.environ.get(\"PYTEST_XDIST_WORKER\"):\n    os._exit(1)\n",
+        )],
+    );
+    let run = bounded(
+        suite.path(),
+        &["run", "--workers", "2", "--python", &py],
+        "dying-at-start",
+    );
+    assert_eq!(run.code, Some(3), "{}", run.show());
+    assert!(
+        run.stdout.contains(
+            "isoaudit: Phase 1 parallel stopped: every worker died before running a test"
+        ) && !run.stdout.contains("pytest selected no tests"),
+        "{}",
+        run.show()
+    );
+}
+
+#[test]
+fn run_names_the_tests_still_running_when_nothing_moves() {
+    let Some(python) = python() else { return };
+    let _guard = lock();
+    let suite = copy_suite("faults");
+    let py = python.to_string_lossy().into_owned();
+    let run = bounded_with(
+        suite.path(),
+        &[
+            "run",
+            "--workers",
+            "2",
+            "--stall-warning",
+            "1",
+            "--python",
+            &py,
+            "tests/test_hang.py",
+        ],
+        &[("FAULTS_HANG_SECONDS", "5")],
+        "stall",
+        &mut |_, _| {},
+    );
+    assert_eq!(run.code, Some(0), "{}", run.show());
+    // Which of the two workers gets the one test depends on which started first.
+    let warning = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("no test has started or finished for 1s; still running: "))
+        .unwrap_or_else(|| panic!("no stall warning\n{}", run.show()));
+    assert!(
+        warning.contains("still running: tests/test_hang.py::test_hangs on gw")
+            && warning.ends_with("(set --timeout SECONDS to stop a test that hangs)"),
+        "{warning}"
+    );
+}
+
+#[test]
+fn run_on_nothing_to_run_says_so() {
+    let Some(python) = python() else { return };
+    let _guard = lock();
+    let suite = tempfile::tempdir().expect("temp dir");
+    write_files(
+        suite.path(),
+        &[
+            (
+                "pyproject.toml",
+                "[tool.pytest.ini_options]\ntestpaths = [\"tests\"]\n",
+            ),
+            ("tests/helpers.py", "VALUE = 1\n"),
+        ],
+    );
+    let py = python.to_string_lossy().into_owned();
+    let run = bounded(
+        suite.path(),
+        &["run", "--workers", "2", "--python", &py],
+        "no-tests",
+    );
+    assert_eq!(
+        run.code,
+        Some(5),
+        "pytest's exit for no tests\n{}",
+        run.show()
+    );
+    assert!(
+        run.stdout
+            .contains("isoaudit: no test files under the project's testpaths")
+            && run
+                .stdout
+                .contains("isoaudit: no tests ran: pytest selected no tests"),
+        "{}",
+        run.show()
+    );
+    assert!(
+        !run.stdout.contains("-0.00") && !run.stdout.contains("0.00x"),
+        "{}",
+        run.show()
+    );
+    let timings = read(suite.path(), "reports/ci_timings.md");
+    assert!(
+        timings.contains("- no test ran") && !timings.contains("-0.00"),
+        "{timings}"
+    );
+
+    let run = bounded(
+        suite.path(),
+        &["run", "--python", &py, "tests/does_not_exist"],
+        "missing-path",
+    );
+    assert_eq!(run.code, Some(2), "{}", run.show());
+    assert!(
+        run.stderr.contains("`tests/does_not_exist` does not exist"),
+        "{}",
+        run.show()
+    );
+}
+
+#[test]
+fn ctrl_c_and_sigterm_stop_the_run_and_everything_it_started() {
+    let Some(python) = python() else { return };
+    let _guard = lock();
+    let py = python.to_string_lossy().into_owned();
+    for (signal, name) in [(libc::SIGINT, "sigint"), (libc::SIGTERM, "sigterm")] {
+        let suite = copy_suite("faults");
+        let started = tempfile::tempdir().expect("temp dir");
+        let started_dir = started.path().to_string_lossy().into_owned();
+        let run = bounded_with(
+            suite.path(),
+            &[
+                "run",
+                "--workers",
+                "2",
+                "--python",
+                &py,
+                "tests/test_hang.py",
+                "tests/test_fork.py",
+            ],
+            &[("FAULTS_STARTED_DIR", &started_dir)],
+            name,
+            &mut |pid, marker| {
+                let begin = std::time::Instant::now();
+                while std::fs::read_dir(started.path())
+                    .map(|d| d.count() == 0)
+                    .unwrap_or(true)
+                {
+                    assert!(begin.elapsed() < DEADLINE, "the hanging test never started");
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                // The process table check sees the run: pytest, its workers,
+                // the child the fork test left behind.
+                let running = marked_processes(marker);
+                assert!(
+                    running.iter().any(|(_, cmd)| cmd.contains("pytest")),
+                    "the process scan must see the run's pytest: {running:?}"
+                );
+                // SAFETY: kill(2) on the isoaudit process this test started.
+                unsafe {
+                    libc::kill(pid as i32, signal);
+                }
+            },
+        );
+        assert_eq!(run.code, Some(130), "{name}\n{}", run.show());
+        assert!(
+            run.stderr
+                .contains("isoaudit: interrupted, stopping pytest"),
+            "{name}\n{}",
+            run.show()
+        );
+    }
 }

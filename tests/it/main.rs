@@ -3,6 +3,7 @@
 
 mod accuracy;
 mod cli;
+mod collect;
 mod hostile;
 mod report;
 mod rule_fixtures;

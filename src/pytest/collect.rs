@@ -1238,13 +1238,28 @@ pub fn drop_ignored(
     // (directory the entry applies below, exact paths, globs).
     let mut exact: Vec<(PathBuf, PathBuf)> = Vec::new();
     let mut globs: Vec<(PathBuf, crate::walk::FnPattern)> = Vec::new();
-    for m in modules.iter().filter(|m| m.is_conftest) {
+    let mut conds = Conditions {
+        root,
+        paths: ImportPaths::new(root, modules),
+        version: python_version(root),
+        files: HashMap::new(),
+    };
+    for (i, m) in modules.iter().enumerate().filter(|(_, m)| m.is_conftest) {
         let dir = abs(&m.dir);
-        for e in &m.namespace.collect_ignore {
-            exact.push((dir.clone(), crate::config::absolutize(&dir, Path::new(e))));
+        let text = texts[i].clone();
+        let mut holds = |g: &Guarded| {
+            g.when.iter().all(|(span, want)| {
+                conds.eval(text.slice(*span), &m.imports, &m.constants, &text, 0) == Some(*want)
+            })
+        };
+        for e in m.namespace.collect_ignore.iter().filter(|g| holds(g)) {
+            exact.push((
+                dir.clone(),
+                crate::config::absolutize(&dir, Path::new(&e.value)),
+            ));
         }
-        for g in &m.namespace.collect_ignore_glob {
-            let pattern = crate::config::absolutize(&dir, Path::new(g));
+        for g in m.namespace.collect_ignore_glob.iter().filter(|g| holds(g)) {
+            let pattern = crate::config::absolutize(&dir, Path::new(&g.value));
             globs.push((
                 dir.clone(),
                 crate::walk::FnPattern::new(&pattern.to_string_lossy()),
@@ -1301,5 +1316,417 @@ pub fn drop_ignored(
     });
     for (i, m) in modules.iter_mut().enumerate() {
         m.set_index(i);
+    }
+}
+
+/// The Python version conditions are evaluated for: the project's own
+/// virtualenv (`.venv`/`venv` with a `pyvenv.cfg`), else a current CPython.
+fn python_version(root: &Path) -> Vec<i64> {
+    for venv in [".venv", "venv", "env"] {
+        let Ok(cfg) = std::fs::read_to_string(root.join(venv).join("pyvenv.cfg")) else {
+            continue;
+        };
+        for line in cfg.lines() {
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
+            if matches!(k.trim(), "version_info" | "version") {
+                let parts: Vec<i64> = v.trim().split('.').map_while(|p| p.parse().ok()).collect();
+                if parts.len() >= 2 {
+                    return parts;
+                }
+            }
+        }
+    }
+    vec![3, 12, 0]
+}
+
+/// Evaluates the conditions that guard `collect_ignore` entries, from their
+/// source text: `sys.version_info` comparisons, `True`/`False`, `not`, `and`,
+/// `or`, and names bound to such expressions in the module or imported from
+/// a project module. Anything else is unknown (`None`): the entry is then
+/// not applied, as if optional dependencies were installed.
+struct Conditions<'a> {
+    root: &'a Path,
+    paths: ImportPaths,
+    version: Vec<i64>,
+    /// Project modules read for their constants, by relative path.
+    files: HashMap<String, Option<ConstModule>>,
+}
+
+use super::imports::Imports;
+
+/// A module read only for its constants: imports, constants, source text.
+type ConstModule = (Imports, HashMap<String, Expr>, Arc<SourceText>);
+
+impl Conditions<'_> {
+    fn eval(
+        &mut self,
+        text: &str,
+        imports: &Imports,
+        constants: &HashMap<String, Expr>,
+        source: &SourceText,
+        depth: usize,
+    ) -> Option<bool> {
+        if depth > 8 {
+            return None;
+        }
+        let t = strip_parens(text.trim());
+        if let Some(parts) = split_top(t, " or ") {
+            let mut any_unknown = false;
+            for p in parts {
+                match self.eval(p, imports, constants, source, depth + 1) {
+                    Some(true) => return Some(true),
+                    None => any_unknown = true,
+                    _ => {}
+                }
+            }
+            return if any_unknown { None } else { Some(false) };
+        }
+        if let Some(parts) = split_top(t, " and ") {
+            let mut any_unknown = false;
+            for p in parts {
+                match self.eval(p, imports, constants, source, depth + 1) {
+                    Some(false) => return Some(false),
+                    None => any_unknown = true,
+                    _ => {}
+                }
+            }
+            return if any_unknown { None } else { Some(true) };
+        }
+        if let Some(rest) = t.strip_prefix("not ") {
+            return self
+                .eval(rest, imports, constants, source, depth + 1)
+                .map(|b| !b);
+        }
+        match t {
+            "True" => return Some(true),
+            "False" => return Some(false),
+            _ => {}
+        }
+        if t.contains("version_info") {
+            return self.version_compare(t);
+        }
+        if !t.is_empty()
+            && t.chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+        {
+            // A name: a constant of this module, or one imported from the project.
+            if let Some(value) = constants.get(t) {
+                let value_text = source.slice(value.span).to_string();
+                return self.eval(&value_text, imports, constants, source, depth + 1);
+            }
+            let head = t.split('.').next().unwrap_or(t);
+            let q = imports.get(head)?;
+            let q = format!("{q}{}", &t[head.len()..]);
+            let (module, name) = q.rsplit_once('.')?;
+            let rel = self.paths.file_of(module)?;
+            if !self.files.contains_key(&rel) {
+                let loaded = std::fs::read(self.root.join(&rel)).ok().and_then(|bytes| {
+                    let parsed =
+                        std::panic::catch_unwind(|| crate::python::parse_bytes(&bytes)).ok()?;
+                    let mut imports = Imports::from_body(&parsed.module.body);
+                    imports.resolve_relative(&rel.trim_end_matches(".py").replace('/', "."));
+                    let mut constants = HashMap::new();
+                    for stmt in &parsed.module.body {
+                        if let StmtKind::Assign { targets, value } = &stmt.kind {
+                            for t in targets {
+                                if let ExprKind::Name(n) = &t.kind {
+                                    constants.insert(n.clone(), value.clone());
+                                }
+                            }
+                        }
+                    }
+                    Some((imports, constants, Arc::new(parsed.source)))
+                });
+                self.files.insert(rel.clone(), loaded);
+            }
+            let (imports, constants, source) = self.files.get(&rel)?.clone()?;
+            let value = constants.get(name)?;
+            let value_text = source.slice(value.span).to_string();
+            return self.eval(&value_text, &imports, &constants, &source, depth + 1);
+        }
+        None
+    }
+
+    /// `sys.version_info[:2] >= (3, 10)`, `sys.version_info < (3, 8)`,
+    /// `sys.version_info.major == 3`, `sys.version_info[0] >= 3`.
+    fn version_compare(&self, t: &str) -> Option<bool> {
+        let ops = [">=", "<=", "==", "!=", ">", "<"];
+        let (pos, op) = ops
+            .iter()
+            .filter_map(|op| t.find(op).map(|p| (p, *op)))
+            .min_by_key(|(p, op)| (*p, std::cmp::Reverse(op.len())))?;
+        let (left, right) = (t[..pos].trim(), t[pos + op.len()..].trim());
+        let lhs: Vec<i64> =
+            if let Some(idx) = left.strip_suffix(']').and_then(|l| l.split_once('[')) {
+                let inner = idx.1.trim();
+                if let Some(end) = inner.strip_prefix(':') {
+                    let n: usize = end.trim().parse().ok()?;
+                    self.version.iter().take(n).copied().collect()
+                } else {
+                    let i: usize = inner.parse().ok()?;
+                    vec![*self.version.get(i)?]
+                }
+            } else if left.ends_with(".major") {
+                vec![self.version[0]]
+            } else if left.ends_with(".minor") {
+                vec![*self.version.get(1)?]
+            } else if left.ends_with("version_info") {
+                self.version.clone()
+            } else {
+                return None;
+            };
+        let rhs: Vec<i64> = right
+            .trim_start_matches('(')
+            .trim_end_matches(')')
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| p.parse().ok())
+            .collect::<Option<Vec<i64>>>()?;
+        let ord = lhs.cmp(&rhs);
+        Some(match op {
+            ">=" => ord.is_ge(),
+            "<=" => ord.is_le(),
+            "==" => ord.is_eq(),
+            "!=" => ord.is_ne(),
+            ">" => ord.is_gt(),
+            _ => ord.is_lt(),
+        })
+    }
+}
+
+fn strip_parens(t: &str) -> &str {
+    let mut t = t.trim();
+    while t.starts_with('(') && t.ends_with(')') && split_top(&t[1..t.len() - 1], ",").is_none() {
+        let inner = &t[1..t.len() - 1];
+        // Only when the parentheses enclose the whole text.
+        let mut depth = 0i32;
+        let balanced = inner.chars().all(|c| {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            depth >= 0
+        });
+        if !balanced || depth != 0 {
+            break;
+        }
+        t = inner.trim();
+    }
+    t
+}
+
+/// `t` split at `sep` outside brackets, when it occurs there at all.
+fn split_top<'t>(t: &'t str, sep: &str) -> Option<Vec<&'t str>> {
+    let mut parts = Vec::new();
+    let mut depth = 0i32;
+    let mut start = 0;
+    let bytes = t.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth -= 1,
+            _ => {
+                if depth == 0 && t[i..].starts_with(sep) {
+                    parts.push(&t[start..i]);
+                    i += sep.len();
+                    start = i;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    parts.push(&t[start..]);
+    Some(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    fn analyze(root: &Path, addopts: &[&str]) -> crate::Analysis {
+        let mut project = crate::config::Project::with_defaults(root);
+        project.pytest.addopts = addopts.iter().map(|s| s.to_string()).collect();
+        crate::analyze(project, &[root.to_path_buf()], &Default::default())
+    }
+
+    fn ids(a: &crate::Analysis) -> Vec<String> {
+        let mut v: Vec<String> = a.suite.tests().map(|t| t.nodeid.clone()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn version_conditions() {
+        let c = Conditions {
+            root: Path::new("/nonexistent"),
+            paths: ImportPaths::new(Path::new("/nonexistent"), &[]),
+            version: vec![3, 11, 7],
+            files: HashMap::new(),
+        };
+        for (text, want) in [
+            ("sys.version_info >= (3, 10)", Some(true)),
+            ("sys.version_info[:2] < (3, 10)", Some(false)),
+            ("sys.version_info[0] == 3", Some(true)),
+            ("sys.version_info.minor > 11", Some(false)),
+            ("sys.version_info <= (3, 11, 7)", Some(true)),
+        ] {
+            assert_eq!(c.version_compare(text), want, "{text}");
+        }
+        assert_eq!(c.version_compare("platform.python_version() > '3'"), None);
+    }
+
+    #[test]
+    fn guarded_ignores_follow_their_condition_even_through_imported_names() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        write(root, "pkg/__init__.py", "");
+        write(
+            root,
+            "pkg/compat.py",
+            "import sys\nNEW = sys.version_info >= (3, 0)\nOLD = not NEW\n",
+        );
+        write(
+            root,
+            "tests/conftest.py",
+            "import sys\nfrom pkg.compat import NEW, OLD\nHAS_X = True\ncollect_ignore = []\n\
+             if not NEW:\n    collect_ignore.append('test_a.py')\n\
+             if OLD or sys.version_info < (3, 0):\n    collect_ignore.append('test_b.py')\n\
+             else:\n    collect_ignore.append('test_c.py')\n\
+             if HAS_X and NEW:\n    collect_ignore += ['test_d.py']\n\
+             if unknown_call():\n    collect_ignore.append('test_e.py')\n",
+        );
+        for f in ["a", "b", "c", "d", "e"] {
+            write(
+                root,
+                &format!("tests/test_{f}.py"),
+                "def test_x():\n    pass\n",
+            );
+        }
+        assert_eq!(
+            ids(&analyze(root, &[])),
+            [
+                "tests/test_a.py::test_x",
+                "tests/test_b.py::test_x",
+                "tests/test_e.py::test_x",
+            ]
+        );
+    }
+
+    #[test]
+    fn addopts_ignores_deselects_and_confcutdir() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        write(
+            root,
+            "conftest.py",
+            "import pytest\n@pytest.fixture\ndef top():\n    return 1\n",
+        );
+        write(
+            root,
+            "tests/conftest.py",
+            "import pytest\n@pytest.fixture\ndef mid():\n    return 1\n",
+        );
+        write(
+            root,
+            "tests/test_a.py",
+            "def test_a(top, mid):\n    pass\ndef test_ab():\n    pass\n",
+        );
+        write(root, "tests/skip/test_s.py", "def test_s():\n    pass\n");
+        write(root, "tests/test_g_slow.py", "def test_g():\n    pass\n");
+        let a = analyze(
+            root,
+            &[
+                "--ignore=tests/skip",
+                "--ignore-glob",
+                "*_slow.py",
+                "--deselect",
+                "tests/test_a.py::test_ab",
+                "--confcutdir=tests",
+            ],
+        );
+        assert_eq!(ids(&a), ["tests/test_a.py::test_a"]);
+        // The root conftest is outside confcutdir: `top` is unknown there.
+        let unresolved: Vec<&str> = a.closures[0]
+            .unresolved
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(unresolved, ["top"]);
+    }
+
+    #[test]
+    fn star_imports_honour_all_and_cycles_end() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        write(root, "tests/__init__.py", "");
+        write(
+            root,
+            "tests/fx.py",
+            "import pytest\nfrom tests.loop import *\n__all__ = ['shown']\n\
+             @pytest.fixture\ndef shown():\n    return 1\n@pytest.fixture\ndef hidden():\n    return 2\n",
+        );
+        // A star-import cycle and an inheritance cycle through imports.
+        write(root, "tests/loop.py", "from tests.fx import *\nfrom tests.test_c import B\nclass A(B):\n    def test_a(self):\n        pass\n");
+        write(root, "tests/conftest.py", "from tests.fx import *\n");
+        write(
+            root,
+            "tests/test_c.py",
+            "from tests.loop import A\nclass B(A):\n    pass\nclass TestC(B):\n    def test_c(self):\n        pass\n\
+             def test_uses(shown, hidden):\n    pass\n",
+        );
+        let a = analyze(root, &[]);
+        let t = a
+            .suite
+            .tests()
+            .position(|t| t.nodeid == "tests/test_c.py::test_uses")
+            .unwrap();
+        let unresolved: Vec<&str> = a.closures[t]
+            .unresolved
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(unresolved, ["hidden"]);
+        assert!(ids(&a).contains(&"tests/test_c.py::TestC::test_c".to_string()));
+    }
+
+    #[test]
+    fn unparsable_project_code_degrades() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        write(root, "tests/__init__.py", "");
+        write(
+            root,
+            "tests/base.py",
+            "class Base(:\n    def test_x(self)\n",
+        );
+        write(root, "tests/test_a.py", "from tests.base import Base, missing\nfrom nowhere import Thing\n\
+              class TestA(Base):\n    def test_own(self):\n        pass\nclass TestB(Thing):\n    def test_b(self):\n        pass\n");
+        let a = analyze(root, &[]);
+        // What the parser recovers of the broken base still counts.
+        assert_eq!(
+            ids(&a),
+            [
+                "tests/test_a.py::TestA::test_own",
+                "tests/test_a.py::TestA::test_x",
+                "tests/test_a.py::TestB::test_b"
+            ]
+        );
+        let b = a.suite.tests().find(|t| t.name == "test_b").unwrap();
+        assert!(b.external_base);
     }
 }

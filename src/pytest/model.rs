@@ -308,8 +308,10 @@ pub struct Namespace {
     /// `pytest_plugins = "a"` / `["a", "b"]`.
     pub plugins: Vec<String>,
     /// `collect_ignore` and `collect_ignore_glob` entries (conftest files).
-    pub collect_ignore: Vec<String>,
-    pub collect_ignore_glob: Vec<String>,
+    pub collect_ignore: Vec<Guarded>,
+    pub collect_ignore_glob: Vec<Guarded>,
+    /// The `if` conditions around the statement being bound.
+    guards: Vec<(Span, bool)>,
     /// `__test__ = False` at module level.
     pub disabled: bool,
     /// Parameter names of every function and method, and `usefixtures`
@@ -318,6 +320,14 @@ pub struct Namespace {
     /// Where each name is first bound (byte offset): pytest collects a
     /// module's names in that order.
     pub first_seen: HashMap<String, u32>,
+}
+
+/// A value added under `if` conditions: each condition's span and whether
+/// it must hold (`false` in the `else` branch).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Guarded {
+    pub value: String,
+    pub when: Vec<(Span, bool)>,
 }
 
 #[derive(Debug, Clone)]
@@ -745,6 +755,16 @@ fn bind_block(body: &[Stmt], dotted: &str, ns: &mut Namespace, depth: usize) {
 }
 
 impl Namespace {
+    fn guarded(&self, values: Vec<String>) -> Vec<Guarded> {
+        values
+            .into_iter()
+            .map(|value| Guarded {
+                value,
+                when: self.guards.clone(),
+            })
+            .collect()
+    }
+
     fn bind(&mut self, name: String, binding: Binding, at: u32) {
         self.first_seen.entry(name.clone()).or_insert(at);
         self.names.insert(name, binding);
@@ -815,8 +835,10 @@ fn bind_stmt(stmt: &Stmt, dotted: &str, ns: &mut Namespace, depth: usize) {
                         match n.as_str() {
                             "__all__" => ns.all = Some(str_list(value)),
                             "pytest_plugins" => ns.plugins = str_list(value),
-                            "collect_ignore" => ns.collect_ignore = str_list(value),
-                            "collect_ignore_glob" => ns.collect_ignore_glob = str_list(value),
+                            "collect_ignore" => ns.collect_ignore = ns.guarded(str_list(value)),
+                            "collect_ignore_glob" => {
+                                ns.collect_ignore_glob = ns.guarded(str_list(value))
+                            }
                             _ => {}
                         }
                         ns.bind(n.clone(), Binding::Value(value.clone()), stmt.span.start);
@@ -831,8 +853,10 @@ fn bind_stmt(stmt: &Stmt, dotted: &str, ns: &mut Namespace, depth: usize) {
                     match n.as_str() {
                         "__all__" => ns.all = Some(str_list(value)),
                         "pytest_plugins" => ns.plugins = str_list(value),
-                        "collect_ignore" => ns.collect_ignore = str_list(value),
-                        "collect_ignore_glob" => ns.collect_ignore_glob = str_list(value),
+                        "collect_ignore" => ns.collect_ignore = ns.guarded(str_list(value)),
+                        "collect_ignore_glob" => {
+                            ns.collect_ignore_glob = ns.guarded(str_list(value))
+                        }
                         _ => {}
                     }
                     ns.bind(n.clone(), Binding::Value(value.clone()), stmt.span.start);
@@ -842,8 +866,14 @@ fn bind_stmt(stmt: &Stmt, dotted: &str, ns: &mut Namespace, depth: usize) {
                 if let ExprKind::Name(n) = &target.kind {
                     match n.as_str() {
                         "__all__" => ns.all.get_or_insert_with(Vec::new).extend(str_list(value)),
-                        "collect_ignore" => ns.collect_ignore.extend(str_list(value)),
-                        "collect_ignore_glob" => ns.collect_ignore_glob.extend(str_list(value)),
+                        "collect_ignore" => {
+                            let items = ns.guarded(str_list(value));
+                            ns.collect_ignore.extend(items)
+                        }
+                        "collect_ignore_glob" => {
+                            let items = ns.guarded(str_list(value));
+                            ns.collect_ignore_glob.extend(items)
+                        }
                         "pytest_plugins" => ns.plugins.extend(str_list(value)),
                         _ => {}
                     }
@@ -857,8 +887,14 @@ fn bind_stmt(stmt: &Stmt, dotted: &str, ns: &mut Namespace, depth: usize) {
                             let items: Vec<String> = c.args.iter().flat_map(str_list).collect();
                             if attr == "append" || attr == "extend" {
                                 match n.as_str() {
-                                    "collect_ignore" => ns.collect_ignore.extend(items),
-                                    "collect_ignore_glob" => ns.collect_ignore_glob.extend(items),
+                                    "collect_ignore" => {
+                                        let items = ns.guarded(items);
+                                        ns.collect_ignore.extend(items)
+                                    }
+                                    "collect_ignore_glob" => {
+                                        let items = ns.guarded(items);
+                                        ns.collect_ignore_glob.extend(items)
+                                    }
                                     "__all__" => ns.all.get_or_insert_with(Vec::new).extend(items),
                                     _ => {}
                                 }
@@ -873,6 +909,14 @@ fn bind_stmt(stmt: &Stmt, dotted: &str, ns: &mut Namespace, depth: usize) {
             StmtKind::FunctionDef(_) | StmtKind::ClassDef(_) => {}
             // The `except ImportError:` fallback binds only when the body
             // fails; the body's bindings are what a working install sees.
+            StmtKind::If { test, body, orelse } => {
+                ns.guards.push((test.span, true));
+                bind_block(body, dotted, ns, depth + 1);
+                ns.guards.pop();
+                ns.guards.push((test.span, false));
+                bind_block(orelse, dotted, ns, depth + 1);
+                ns.guards.pop();
+            }
             StmtKind::Try {
                 body,
                 handlers,

@@ -228,6 +228,7 @@ pub fn analyze(project: Project, paths: &[PathBuf], opts: &AnalyzeOptions) -> An
             texts.push(Arc::new(text));
         }
     }
+    pytest::collect::drop_ignored(&project.root, &mut modules, &mut texts, &project.pytest);
     let (support, app_constants) = support_modules(&project.root, &modules, &rules);
     for (mut model, text) in support {
         model.set_index(modules.len());
@@ -241,6 +242,7 @@ pub fn analyze(project: Project, paths: &[PathBuf], opts: &AnalyzeOptions) -> An
         modules.push(model);
         texts.push(Arc::new(text));
     }
+    collect(&project, &mut modules, &mut texts, &rules);
     lap("model");
     let suite = Suite::new(modules, project.pytest.usefixtures.clone());
     let closures = suite.closures();
@@ -259,16 +261,7 @@ pub fn analyze(project: Project, paths: &[PathBuf], opts: &AnalyzeOptions) -> An
         Err(_) => facts::analyze(&suite, &facts_opts),
     };
     lap("facts");
-    let mut hook_markers: std::collections::HashMap<String, Vec<pytest::Marker>> =
-        std::collections::HashMap::new();
-    for am in rules::markers::auto_markings(&suite, &project.settings.isolation_markers) {
-        for t in &am.tests {
-            hook_markers
-                .entry(t.clone())
-                .or_default()
-                .push(am.as_marker());
-        }
-    }
+    let hook_markers = suite.hook_markers(&project.settings.isolation_markers);
     let verdicts = classify::classify(
         &suite,
         &closures,
@@ -292,6 +285,19 @@ pub fn analyze(project: Project, paths: &[PathBuf], opts: &AnalyzeOptions) -> An
         verdicts,
         file_findings,
     }
+}
+
+/// Collection across modules (`pytest::collect`): reads the project modules
+/// the suite's namespaces reach, then links fixtures, test classes, imported
+/// tests and xunit functions into the modules that collect them.
+fn collect(
+    project: &Project,
+    modules: &mut Vec<pytest::ModuleModel>,
+    texts: &mut Vec<Arc<SourceText>>,
+    rules: &pytest::NameRules,
+) {
+    pytest::collect::load_reachable(&project.root, modules, texts, rules, &project.pytest);
+    pytest::collect::link(&project.root, modules, rules, &project.pytest);
 }
 
 /// The project's own non-test modules that tests and conftests import

@@ -1,9 +1,14 @@
 //! The fixture graph: resolves fixture names the way pytest does (class,
 //! module, conftest chain up to the root, then builtins), computes each test's
 //! fixture closure with the chain that reached every fixture, and finds cycles.
-//! Reads the suite model; knows nothing about hazards.
+//! Holds the markers conftest hooks apply (`hooks`). Reads the suite model;
+//! knows nothing about hazards.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+mod hooks;
+
+pub use hooks::{hook_markings, HookMarking};
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -55,6 +60,11 @@ pub struct Suite {
     conftests: HashMap<String, usize>,
     /// `usefixtures` from the pytest ini.
     pub ini_usefixtures: Vec<String>,
+    /// Modules loaded as plugins (`pytest_plugins`, `-p`): their fixtures
+    /// are visible everywhere.
+    plugins: Vec<usize>,
+    /// Markers conftest and plugin hooks add at collection, every name.
+    pub hook_markings: Vec<HookMarking>,
     /// Visible fixtures per (module, class), built on first use.
     cache: std::sync::Mutex<HashMap<ContextKey, Arc<Context>>>,
 }
@@ -74,10 +84,19 @@ impl Suite {
             .filter(|(_, m)| m.is_conftest)
             .map(|(i, m)| (m.dir.clone(), i))
             .collect();
+        let plugins = modules
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.plugin)
+            .map(|(i, _)| i)
+            .collect();
+        let hook_markings = hook_markings(&modules);
         Suite {
             modules,
             conftests,
             ini_usefixtures,
+            plugins,
+            hook_markings,
             cache: std::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -109,17 +128,68 @@ impl Suite {
         out
     }
 
-    /// Fixture definitions visible from `module`/`class`, nearest first.
+    /// Hook-added markers with one of `names`, by test nodeid.
+    pub fn hook_markers(&self, names: &[String]) -> HashMap<String, Vec<crate::pytest::Marker>> {
+        let mut out: HashMap<String, Vec<crate::pytest::Marker>> = HashMap::new();
+        for hm in self
+            .hook_markings
+            .iter()
+            .filter(|m| names.contains(&m.marker))
+        {
+            for t in &hm.tests {
+                out.entry(t.clone()).or_default().push(hm.as_marker());
+            }
+        }
+        out
+    }
+
+    /// The module-level fixtures a module's namespace holds: defined there
+    /// or imported.
+    fn namespace_fixtures(
+        &self,
+        module: usize,
+        out: &mut Vec<FixtureRef>,
+        seen: &mut HashSet<FixtureRef>,
+    ) {
+        let m = &self.modules[module];
+        for (i, f) in m.fixtures.iter().enumerate() {
+            let r = FixtureRef { module, index: i };
+            if f.class.is_none() && !f.only_linked && seen.insert(r) {
+                out.push(r);
+            }
+        }
+        for l in m.linked.iter().filter(|l| l.class.is_none()) {
+            let r = FixtureRef {
+                module: l.module,
+                index: l.index,
+            };
+            if seen.insert(r) {
+                out.push(r);
+            }
+        }
+    }
+
+    /// Fixture definitions visible from `module`/`class`, nearest first:
+    /// the class and its outer classes (with what their bases give them),
+    /// the module, the conftest chain, then plugins.
     fn visible(&self, module: usize, class: Option<&str>) -> Vec<FixtureRef> {
         let m = &self.modules[module];
         let mut out = Vec::new();
-        // Class fixtures: the innermost class first, then its outer classes.
+        let mut seen = HashSet::new();
         if let Some(class) = class {
             let mut path = class.to_string();
             loop {
-                for (i, f) in m.fixtures.iter().enumerate() {
-                    if f.class.as_deref() == Some(path.as_str()) {
-                        out.push(FixtureRef { module, index: i });
+                for l in m
+                    .linked
+                    .iter()
+                    .filter(|l| l.class.as_deref() == Some(path.as_str()))
+                {
+                    let r = FixtureRef {
+                        module: l.module,
+                        index: l.index,
+                    };
+                    if seen.insert(r) {
+                        out.push(r);
                     }
                 }
                 match path.rsplit_once("::") {
@@ -128,23 +198,15 @@ impl Suite {
                 }
             }
         }
-        for (i, f) in m.fixtures.iter().enumerate() {
-            if f.class.is_none() {
-                out.push(FixtureRef { module, index: i });
+        self.namespace_fixtures(module, &mut out, &mut seen);
+        let chain = self.conftest_chain(&m.dir);
+        for &c in &chain {
+            if c != module {
+                self.namespace_fixtures(c, &mut out, &mut seen);
             }
         }
-        for c in self.conftest_chain(&m.dir) {
-            if c == module {
-                continue;
-            }
-            for (i, f) in self.modules[c].fixtures.iter().enumerate() {
-                if f.class.is_none() {
-                    out.push(FixtureRef {
-                        module: c,
-                        index: i,
-                    });
-                }
-            }
+        for &p in &self.plugins {
+            self.namespace_fixtures(p, &mut out, &mut seen);
         }
         out
     }
@@ -170,12 +232,15 @@ impl Suite {
                 .or_default()
                 .push(*r);
         }
-        // Autouse fixtures, skipping ones shadowed by a nearer same-named one.
+        // Autouse fixtures, skipping ones shadowed by a nearer same-named one
+        // (and `setup_function` for methods).
         let autouse = visible
             .iter()
             .filter(|r| {
                 let f = self.fixture(**r);
-                f.autouse && by_name[&f.name].first() == Some(*r)
+                f.autouse
+                    && by_name[&f.name].first() == Some(*r)
+                    && !(f.only_functions && class.is_some())
             })
             .copied()
             .collect();
@@ -210,6 +275,13 @@ impl Suite {
         Self::resolve_in(&self.candidates(module, class).0, name, None, None)
     }
 
+    /// Resolves `name` as requested by test `t`, from the module that
+    /// collects it (which differs from where its function is defined for
+    /// inherited and imported tests).
+    pub fn resolve_for_test(&self, t: &Test, name: &str) -> Resolved {
+        self.resolve(t.collector, t.class.as_deref(), name)
+    }
+
     /// Resolves `name` as requested by fixture `from` in its own definition
     /// context (used by the graph view and fixture-level analysis).
     pub fn resolve_from_fixture(&self, from: FixtureRef, name: &str) -> Resolved {
@@ -225,7 +297,7 @@ impl Suite {
         tests
             .par_iter()
             .map(|t| {
-                let ctx = self.candidates(t.module, t.class.as_deref());
+                let ctx = self.candidates(t.collector, t.class.as_deref());
                 self.closure_of(t, &ctx.0, &ctx.1)
             })
             .collect()
@@ -335,7 +407,7 @@ impl Suite {
         for t in self.tests() {
             let n = g.add_node(GraphNode::Test(t.nodeid.clone()));
             test_nodes.push(n);
-            let ctx = self.candidates(t.module, t.class.as_deref());
+            let ctx = self.candidates(t.collector, t.class.as_deref());
             let (cands, autouse) = (&ctx.0, ctx.1.clone());
             for r in autouse {
                 let to = node_for(&mut g, Resolved::Fixture(r));

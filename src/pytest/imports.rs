@@ -76,22 +76,9 @@ impl Imports {
     /// against the dotted name of the module they appear in.
     pub fn resolve_relative(&mut self, module_dotted: &str) {
         for target in self.map.values_mut() {
-            if !target.starts_with('.') {
-                continue;
+            if target.starts_with('.') {
+                *target = resolve_relative_name(target, module_dotted);
             }
-            let level = target.chars().take_while(|c| *c == '.').count();
-            let rest = &target[level..];
-            let mut parts: Vec<&str> = module_dotted.split('.').collect();
-            // One dot is the module's own package; each further dot goes up.
-            for _ in 0..level {
-                parts.pop();
-            }
-            let base = parts.join(".");
-            *target = match (base.is_empty(), rest.is_empty()) {
-                (true, _) => rest.to_string(),
-                (false, true) => base,
-                (false, false) => format!("{base}.{rest}"),
-            };
         }
     }
 
@@ -131,6 +118,27 @@ impl Imports {
             ExprKind::Call(c) => self.qualify(&c.func),
             _ => self.qualify(expr),
         }
+    }
+}
+
+/// `..helpers.io` imported in `module_dotted` (`tests.sub.test_a`) ->
+/// `tests.helpers.io`: one dot is the module's own package, each further
+/// dot goes up. Absolute names come back unchanged.
+pub fn resolve_relative_name(target: &str, module_dotted: &str) -> String {
+    if !target.starts_with('.') {
+        return target.to_string();
+    }
+    let level = target.chars().take_while(|c| *c == '.').count();
+    let rest = &target[level..];
+    let mut parts: Vec<&str> = module_dotted.split('.').collect();
+    for _ in 0..level {
+        parts.pop();
+    }
+    let base = parts.join(".");
+    match (base.is_empty(), rest.is_empty()) {
+        (true, _) => rest.to_string(),
+        (false, true) => base,
+        (false, false) => format!("{base}.{rest}"),
     }
 }
 

@@ -3,6 +3,7 @@
 //! collection rules; knows nothing about hazards.
 
 pub mod builtins;
+pub mod collect;
 pub mod imports;
 mod model;
 

@@ -77,6 +77,10 @@ pub struct Marker {
     /// The raw call, for parametrize values.
     pub args: Vec<Expr>,
     pub keywords: Vec<(String, Expr)>,
+    /// The module the marker is written in when it is not the test's own:
+    /// class and module markers of the collecting module on a test method
+    /// defined in a base class elsewhere.
+    pub module: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,8 +100,14 @@ pub struct Fixture {
     pub dynamic_requests: Vec<String>,
     /// Span of the fixture name for findings.
     pub span: Span,
-    /// Synthesised from unittest `setUp`/`tearDown`.
+    /// Synthesised from xunit-style setup/teardown (`setup_method`,
+    /// `setUpClass`, `setup_module`, ...).
     pub synthetic: bool,
+    /// Visible only where it is linked (an imported xunit function made into
+    /// a fixture for the importing module), not in its own module.
+    pub only_linked: bool,
+    /// Applies to module-level test functions only (`setup_function`).
+    pub only_functions: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -113,7 +123,13 @@ pub struct Test {
     /// Function-level nodeid (no parametrize suffix).
     pub nodeid: String,
     pub name: String,
+    /// The module the test function is defined in (its body's imports and
+    /// source text).
     pub module: usize,
+    /// The module that collects it (its nodeid, fixture namespace and
+    /// conftest chain); differs from `module` for test methods inherited
+    /// from a base class in another module and for imported tests.
+    pub collector: usize,
     /// Class path for methods (`TestA` or `TestA::TestNested`).
     pub class: Option<String>,
     pub func: Arc<Function>,
@@ -124,8 +140,8 @@ pub struct Test {
     pub markers: Vec<Marker>,
     pub parametrize: Vec<Parametrize>,
     pub is_unittest: bool,
-    /// The test's class inherits from a class defined in another module,
-    /// whose fixtures isoaudit cannot see.
+    /// The test's class inherits from a class isoaudit cannot read (outside
+    /// the project), whose fixtures it cannot see.
     pub external_base: bool,
     pub span: Span,
 }
@@ -189,6 +205,17 @@ pub struct ModuleModel {
     pub support: bool,
     /// A support module outside the test tree (application code).
     pub application: bool,
+    /// Top-level bindings, read across modules when collecting.
+    pub namespace: Namespace,
+    /// Fixtures defined elsewhere that this module's namespace (or one of
+    /// its test classes) holds.
+    pub linked: Vec<LinkedFixture>,
+    /// Loaded through `pytest_plugins` or `-p`: its fixtures and hooks apply
+    /// to the whole session.
+    pub plugin: bool,
+    /// A star import or `pytest_plugins` entry names a module isoaudit cannot
+    /// read: fixture names may come from there.
+    pub open_imports: bool,
 }
 
 impl ModuleModel {
@@ -199,6 +226,7 @@ impl ModuleModel {
         }
         for t in &mut self.tests {
             t.module = index;
+            t.collector = index;
         }
     }
 }
@@ -209,7 +237,7 @@ impl Marker {
     pub fn site_module(&self, test_module: usize) -> usize {
         match self.site {
             MarkerSite::Hook { module, .. } => module,
-            _ => test_module,
+            _ => self.module.unwrap_or(test_module),
         }
     }
 }
@@ -260,37 +288,99 @@ impl NameRules {
         }
     }
 
-    fn is_test_function(&self, name: &str) -> bool {
+    pub fn is_test_function(&self, name: &str) -> bool {
         self.functions.iter().any(|m| m.matches(name))
     }
 
-    fn is_test_class(&self, name: &str) -> bool {
+    pub fn is_test_class(&self, name: &str) -> bool {
         self.classes.iter().any(|m| m.matches(name))
     }
 }
 
-struct Extractor<'a> {
-    rules: &'a NameRules,
-    imports: Imports,
-    module_index: usize,
-    rel: String,
-    constants: HashMap<String, Expr>,
-    fixtures: Vec<Fixture>,
-    tests: Vec<Test>,
-    hooks: Vec<Hook>,
-    /// Classes defined at module level: name -> (bases, body) for inheritance.
-    classes: HashMap<String, Arc<Class>>,
+/// What a module's top level binds, as pytest sees it after import: the
+/// final binding of each name, star imports, `__all__`, `pytest_plugins`,
+/// `collect_ignore`. Read across modules by `collect` to find fixtures, test
+/// classes, test functions and xunit functions wherever they are defined.
+#[derive(Debug, Clone, Default)]
+pub struct Namespace {
+    /// Final module-level binding of each name.
+    pub names: HashMap<String, Binding>,
+    /// `__all__` when it is a literal list or tuple of strings.
+    pub all: Option<Vec<String>>,
+    /// `from X import *` sources (qualified, relative imports resolved).
+    pub stars: Vec<String>,
+    /// `pytest_plugins = "a"` / `["a", "b"]`.
+    pub plugins: Vec<String>,
+    /// `collect_ignore` and `collect_ignore_glob` entries (conftest files).
+    pub collect_ignore: Vec<Guarded>,
+    pub collect_ignore_glob: Vec<Guarded>,
+    /// The `if` conditions around the statement being bound.
+    guards: Vec<(Span, bool)>,
+    /// `__test__ = False` at module level.
+    pub disabled: bool,
+    /// Parameter names of every function and method, and `usefixtures`
+    /// strings: the names a fixture imported here could be requested by.
+    pub requested: BTreeSet<String>,
+    /// Where each name is first bound (byte offset): pytest collects a
+    /// module's names in that order.
+    pub first_seen: HashMap<String, u32>,
+}
+
+/// A value added under `if` conditions: each condition's span and whether
+/// it must hold (`false` in the `else` branch).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Guarded {
+    pub value: String,
+    pub when: Vec<(Span, bool)>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Binding {
+    Function(Arc<Function>),
+    Class(Arc<Class>),
+    /// `import a.b as c` / `from a import b`: the qualified target.
+    Import(String),
+    /// `name = value`.
+    Value(Expr),
+}
+
+/// A fixture made visible in a namespace other than where it is defined:
+/// imported into a module or conftest (`class: None`), or a fixture or xunit
+/// method a test class gets from one of its bases (`class: Some(path)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedFixture {
+    pub class: Option<String>,
+    pub module: usize,
+    pub index: usize,
+}
+
+/// Reads one module's decorators, markers and signatures: its imports and
+/// constants resolve names, its relative path names what it defines.
+pub(crate) struct Ctx<'a> {
+    pub imports: &'a Imports,
+    pub constants: &'a HashMap<String, Expr>,
+    pub rel: &'a str,
+    pub module: usize,
 }
 
 /// What a decorator or marker expression is, after import resolution.
 enum DecoratorKind {
-    Fixture { call: Option<Call>, asyncio: bool },
+    Fixture { call: Option<Call> },
     Mark(Marker),
     Other,
 }
 
-impl<'a> Extractor<'a> {
-    fn qualify(&self, e: &Expr) -> Option<String> {
+impl<'a> Ctx<'a> {
+    pub fn of(m: &'a ModuleModel, module: usize) -> Self {
+        Ctx {
+            imports: &m.imports,
+            constants: &m.constants,
+            rel: &m.rel,
+            module,
+        }
+    }
+
+    pub fn qualify(&self, e: &Expr) -> Option<String> {
         let q = self.imports.qualify(e)?;
         // A module-level alias (`isolation = pytest.mark.isolation`).
         if let ExprKind::Name(n) = &e.kind {
@@ -307,13 +397,19 @@ impl<'a> Extractor<'a> {
         Some(q)
     }
 
-    fn decorator_kind(&self, expr: &Expr, span: Span, level: MarkerLevel) -> DecoratorKind {
+    fn decorator_kind(
+        &self,
+        expr: &Expr,
+        span: Span,
+        level: MarkerLevel,
+        depth: u32,
+    ) -> DecoratorKind {
         // `params = pytest.mark.parametrize(...)` then `@params`.
         if let ExprKind::Name(n) = &expr.kind {
-            if !self.imports.is_imported(n) {
+            if !self.imports.is_imported(n) && depth < 8 {
                 if let Some(value) = self.constants.get(n) {
                     if matches!(value.kind, ExprKind::Call(_)) {
-                        return self.decorator_kind(&value.clone(), span, level);
+                        return self.decorator_kind(value, span, level, depth + 1);
                     }
                 }
             }
@@ -326,17 +422,8 @@ impl<'a> Extractor<'a> {
             return DecoratorKind::Other;
         };
         match q.as_str() {
-            "pytest.fixture" | "_pytest.fixtures.fixture" => {
-                return DecoratorKind::Fixture {
-                    call,
-                    asyncio: false,
-                }
-            }
-            "pytest_asyncio.fixture" => {
-                return DecoratorKind::Fixture {
-                    call,
-                    asyncio: true,
-                }
+            "pytest.fixture" | "_pytest.fixtures.fixture" | "pytest_asyncio.fixture" => {
+                return DecoratorKind::Fixture { call }
             }
             _ => {}
         }
@@ -350,7 +437,7 @@ impl<'a> Extractor<'a> {
     }
 
     /// Markers of a `pytestmark = ...` value.
-    fn pytestmark(&self, value: &Expr, stmt_span: Span, level: MarkerLevel) -> Vec<Marker> {
+    pub fn pytestmark(&self, value: &Expr, stmt_span: Span, level: MarkerLevel) -> Vec<Marker> {
         let elems: Vec<&Expr> = match &value.kind {
             ExprKind::List(v) | ExprKind::Tuple(v) => v.iter().collect(),
             _ => vec![value],
@@ -380,24 +467,59 @@ impl<'a> Extractor<'a> {
             .collect()
     }
 
+    /// Markers a class carries: its decorators and its `pytestmark`.
+    pub fn class_markers(&self, c: &Class) -> Vec<Marker> {
+        let mut out: Vec<Marker> = c
+            .decorators
+            .iter()
+            .filter_map(
+                |d| match self.decorator_kind(&d.expr, d.span, MarkerLevel::Class, 0) {
+                    DecoratorKind::Mark(m) => Some(m),
+                    _ => None,
+                },
+            )
+            .collect();
+        for stmt in &c.body {
+            if let StmtKind::Assign { targets, value } = &stmt.kind {
+                if targets
+                    .iter()
+                    .any(|t| matches!(&t.kind, ExprKind::Name(n) if n == "pytestmark"))
+                {
+                    out.extend(self.pytestmark(value, stmt.span, MarkerLevel::Class));
+                }
+            }
+        }
+        out
+    }
+
     fn function_markers(&self, f: &Function, level: MarkerLevel) -> Vec<Marker> {
         f.decorators
             .iter()
-            .filter_map(|d| match self.decorator_kind(&d.expr, d.span, level) {
+            .filter_map(|d| match self.decorator_kind(&d.expr, d.span, level, 0) {
                 DecoratorKind::Mark(m) => Some(m),
                 _ => None,
             })
             .collect()
     }
 
-    fn fixture_of(&self, f: &Arc<Function>, class: Option<&str>) -> Option<Fixture> {
-        let (call, asyncio) = f.decorators.iter().find_map(|d| {
-            match self.decorator_kind(&d.expr, d.span, MarkerLevel::Function) {
-                DecoratorKind::Fixture { call, asyncio } => Some((call, asyncio)),
+    pub fn is_fixture(&self, f: &Function) -> bool {
+        f.decorators.iter().any(|d| {
+            matches!(
+                self.decorator_kind(&d.expr, d.span, MarkerLevel::Function, 0),
+                DecoratorKind::Fixture { .. }
+            )
+        })
+    }
+
+    /// The fixture `f` declares, defined at module level (`class: None`) or
+    /// in the class at `class` of this module.
+    pub fn fixture_of(&self, f: &Arc<Function>, class: Option<&str>) -> Option<Fixture> {
+        let call = f.decorators.iter().find_map(|d| {
+            match self.decorator_kind(&d.expr, d.span, MarkerLevel::Function, 0) {
+                DecoratorKind::Fixture { call } => Some(call),
                 _ => None,
             }
         })?;
-        let _ = asyncio;
         let kw = |name: &str| call.as_ref().and_then(|c| c.keyword(name));
         let scope = match kw("scope") {
             Some(e) => e.as_str().and_then(Scope::parse).unwrap_or(Scope::Function),
@@ -414,7 +536,7 @@ impl<'a> Extractor<'a> {
             .and_then(|e| e.as_str())
             .map(str::to_string)
             .unwrap_or_else(|| f.name.clone());
-        let requests = requested_params(f, class.is_some(), &[], &self.imports);
+        let requests = requested_params(f, class.is_some(), &[], self.imports);
         let id = match class {
             Some(c) => format!("{}::{}::{}", self.rel, c, name),
             None => format!("{}::{}", self.rel, name),
@@ -422,7 +544,7 @@ impl<'a> Extractor<'a> {
         Some(Fixture {
             name,
             id,
-            module: self.module_index,
+            module: self.module,
             class: class.map(str::to_string),
             func: Arc::clone(f),
             scope,
@@ -433,266 +555,24 @@ impl<'a> Extractor<'a> {
             dynamic_requests: getfixturevalue_names(&f.body),
             span: f.name_span,
             synthetic: false,
+            only_linked: false,
+            only_functions: false,
         })
     }
 
-    fn visit_module(&mut self, body: &[Stmt]) -> Vec<Marker> {
-        let mut module_markers = Vec::new();
-        // Constants first so aliases resolve whatever the order.
-        for stmt in body {
-            if let StmtKind::Assign { targets, value } = &stmt.kind {
-                for t in targets {
-                    if let ExprKind::Name(n) = &t.kind {
-                        self.constants.insert(n.clone(), value.clone());
-                    }
-                }
-            }
-            if let StmtKind::AnnAssign {
-                target,
-                value: Some(value),
-            } = &stmt.kind
-            {
-                if let ExprKind::Name(n) = &target.kind {
-                    self.constants.insert(n.clone(), value.clone());
-                }
-            }
-            if let StmtKind::ClassDef(c) = &stmt.kind {
-                self.classes.insert(c.name.clone(), Arc::clone(c));
-            }
-        }
-        for stmt in body {
-            if let StmtKind::Assign { targets, value } = &stmt.kind {
-                if targets
-                    .iter()
-                    .any(|t| matches!(&t.kind, ExprKind::Name(n) if n == "pytestmark"))
-                {
-                    module_markers.extend(self.pytestmark(value, stmt.span, MarkerLevel::Module));
-                }
-            }
-        }
-        if is_test_disabled(body) {
-            return module_markers;
-        }
-        let live = last_bindings(body);
-        for (i, stmt) in body.iter().enumerate() {
-            if !live.contains(&i) {
-                continue;
-            }
-            match &stmt.kind {
-                StmtKind::FunctionDef(f) => {
-                    if let Some(fx) = self.fixture_of(f, None) {
-                        self.fixtures.push(fx);
-                    } else if f.name.starts_with("pytest_") {
-                        self.hooks.push(Hook {
-                            name: f.name.clone(),
-                            func: Arc::clone(f),
-                        });
-                    } else if self.rules.is_test_function(&f.name) {
-                        let t = self.make_test(f, None, &[], &module_markers, false);
-                        self.tests.push(t);
-                    }
-                }
-                StmtKind::ClassDef(c) => {
-                    self.visit_class(c, None, &module_markers, &[]);
-                }
-                _ => {}
-            }
-        }
-        module_markers
-    }
-
-    fn is_unittest_class(&self, c: &Class, depth: usize) -> bool {
-        if depth > 20 {
-            return false;
-        }
-        c.bases.iter().any(|b| {
-            let q = self.imports.qualify(b).unwrap_or_default();
-            if q.ends_with("TestCase") || q.starts_with("unittest.") {
-                return true;
-            }
-            match &b.kind {
-                ExprKind::Name(n) => self
-                    .classes
-                    .get(n)
-                    .is_some_and(|base| self.is_unittest_class(base, depth + 1)),
-                _ => false,
-            }
-        })
-    }
-
-    /// Does `c` (or a same-module base of it) derive from a class defined elsewhere?
-    fn has_external_base(&self, c: &Class, depth: usize) -> bool {
-        depth < 20
-            && c.bases.iter().any(|b| match &b.kind {
-                ExprKind::Name(n) if n == "object" => false,
-                ExprKind::Name(n) => match self.classes.get(n) {
-                    Some(base) => self.has_external_base(base, depth + 1),
-                    None => true,
-                },
-                _ => true,
-            })
-    }
-
-    /// Methods of `c`, including those inherited from same-module bases
-    /// (pytest collects inherited test methods), nearest definition first.
-    fn methods(&self, c: &Class, depth: usize) -> Vec<Arc<Function>> {
-        let mut out: Vec<Arc<Function>> = Vec::new();
-        let mut seen: BTreeSet<String> = BTreeSet::new();
-        let live = last_bindings(&c.body);
-        for (i, stmt) in c.body.iter().enumerate() {
-            if let StmtKind::FunctionDef(f) = &stmt.kind {
-                if live.contains(&i) && seen.insert(f.name.clone()) {
-                    out.push(Arc::clone(f));
-                }
-            }
-        }
-        if depth < 20 {
-            for b in &c.bases {
-                if let ExprKind::Name(n) = &b.kind {
-                    if let Some(base) = self.classes.get(n) {
-                        for f in self.methods(base, depth + 1) {
-                            if seen.insert(f.name.clone()) {
-                                out.push(f);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    fn visit_class(
-        &mut self,
-        c: &Class,
-        outer: Option<&str>,
-        module_markers: &[Marker],
-        outer_markers: &[Marker],
-    ) {
-        let path = match outer {
-            Some(o) => format!("{o}::{}", c.name),
-            None => c.name.clone(),
-        };
-        let unittest = self.is_unittest_class(c, 0);
-        if !unittest && !self.rules.is_test_class(&c.name) {
-            return;
-        }
-        if is_test_disabled(&c.body) {
-            return;
-        }
-        let methods = self.methods(c, 0);
-        if !unittest && methods.iter().any(|f| f.name == "__init__") {
-            // pytest skips test classes with a constructor.
-            return;
-        }
-        let mut class_markers: Vec<Marker> = outer_markers.to_vec();
-        class_markers.extend(c.decorators.iter().filter_map(|d| {
-            match self.decorator_kind(&d.expr, d.span, MarkerLevel::Class) {
-                DecoratorKind::Mark(m) => Some(m),
-                _ => None,
-            }
-        }));
-        for stmt in &c.body {
-            if let StmtKind::Assign { targets, value } = &stmt.kind {
-                if targets
-                    .iter()
-                    .any(|t| matches!(&t.kind, ExprKind::Name(n) if n == "pytestmark"))
-                {
-                    class_markers.extend(self.pytestmark(value, stmt.span, MarkerLevel::Class));
-                }
-            }
-        }
-        for f in &methods {
-            if let Some(fx) = self.fixture_of(f, Some(&path)) {
-                self.fixtures.push(fx);
-            }
-        }
-        if unittest {
-            self.unittest_fixtures(&methods, &path);
-        }
-        for f in &methods {
-            let is_test = if unittest {
-                f.name.starts_with("test")
-            } else {
-                self.rules.is_test_function(&f.name)
-            };
-            if is_test
-                && !self
-                    .fixtures
-                    .iter()
-                    .any(|x| x.func.span == f.span && x.class.as_deref() == Some(&path))
-            {
-                let mut markers = class_markers.clone();
-                markers.extend(module_markers.iter().cloned());
-                let mut t = self.make_test(f, Some(&path), &markers, &[], unittest);
-                t.external_base = self.has_external_base(c, 0);
-                self.tests.push(t);
-            }
-        }
-        for stmt in &c.body {
-            if let StmtKind::ClassDef(inner) = &stmt.kind {
-                if !unittest {
-                    self.visit_class(inner, Some(&path), module_markers, &class_markers);
-                }
-            }
-        }
-    }
-
-    /// `setUp`/`setUpClass` with their `tearDown` counterparts become synthetic
-    /// autouse yield fixtures of the class, so facts and restores work alike.
-    fn unittest_fixtures(&mut self, methods: &[Arc<Function>], class: &str) {
-        for (setup, teardown, scope) in [
-            ("setUp", "tearDown", Scope::Function),
-            ("setUpClass", "tearDownClass", Scope::Class),
-            ("asyncSetUp", "asyncTearDown", Scope::Function),
-        ] {
-            let Some(s) = methods.iter().find(|f| f.name == setup) else {
-                continue;
-            };
-            let mut body = s.body.clone();
-            body.push(Stmt {
-                kind: StmtKind::Expr(Expr {
-                    kind: ExprKind::Yield(None),
-                    span: s.span,
-                }),
-                span: s.span,
-            });
-            if let Some(t) = methods.iter().find(|f| f.name == teardown) {
-                body.extend(t.body.iter().cloned());
-            }
-            let func = Function {
-                body,
-                ..(**s).clone()
-            };
-            self.fixtures.push(Fixture {
-                name: setup.to_string(),
-                id: format!("{}::{}::{}", self.rel, class, setup),
-                module: self.module_index,
-                class: Some(class.to_string()),
-                func: Arc::new(func),
-                scope,
-                autouse: true,
-                params: false,
-                is_yield: true,
-                requests: Vec::new(),
-                dynamic_requests: Vec::new(),
-                span: s.name_span,
-                synthetic: true,
-            });
-        }
-    }
-
-    fn make_test(
+    /// The test for `f` (defined in this module) collected as `nodeid`, with
+    /// the markers of its class and module (`inherited`) after its own.
+    pub fn make_test(
         &self,
         f: &Arc<Function>,
+        nodeid: String,
         class: Option<&str>,
-        inherited_markers: &[Marker],
-        module_markers: &[Marker],
+        inherited: &[Marker],
         unittest: bool,
+        collector: usize,
     ) -> Test {
         let mut markers = self.function_markers(f, MarkerLevel::Function);
-        markers.extend(inherited_markers.iter().cloned());
-        markers.extend(module_markers.iter().cloned());
+        markers.extend(inherited.iter().cloned());
         let mut parametrize = Vec::new();
         let mut usefixtures = Vec::new();
         for m in &markers {
@@ -741,11 +621,7 @@ impl<'a> Extractor<'a> {
         let requests = if unittest {
             Vec::new()
         } else {
-            requested_params(f, class.is_some(), &direct, &self.imports)
-        };
-        let nodeid = match class {
-            Some(c) => format!("{}::{}::{}", self.rel, c, f.name),
-            None => format!("{}::{}", self.rel, f.name),
+            requested_params(f, class.is_some(), &direct, self.imports)
         };
         // `request.getfixturevalue(name)` over a parametrized list of names.
         let mut dynamic_requests = getfixturevalue_names(&f.body);
@@ -774,7 +650,8 @@ impl<'a> Extractor<'a> {
         Test {
             nodeid,
             name: f.name.clone(),
-            module: self.module_index,
+            module: self.module,
+            collector,
             class: class.map(str::to_string),
             func: Arc::clone(f),
             requests,
@@ -786,6 +663,327 @@ impl<'a> Extractor<'a> {
             external_base: false,
             span: f.name_span,
         }
+    }
+}
+
+/// A synthetic autouse yield fixture standing for xunit-style setup and
+/// teardown (`setup_method`, `setUpClass`, `setup_module`, ...): the setup
+/// body, a `yield`, then the teardown body, so facts and restores read it
+/// like any fixture. Either half may be missing.
+pub(crate) fn xunit_fixture(
+    rel: &str,
+    module: usize,
+    class: Option<&str>,
+    setup: Option<&Arc<Function>>,
+    teardown: Option<&Arc<Function>>,
+    scope: Scope,
+) -> Option<Fixture> {
+    let first = setup.or(teardown)?;
+    let mut body = setup.map(|s| s.body.clone()).unwrap_or_default();
+    body.push(Stmt {
+        kind: StmtKind::Expr(Expr {
+            kind: ExprKind::Yield(None),
+            span: first.span,
+        }),
+        span: first.span,
+    });
+    if let Some(t) = teardown {
+        body.extend(t.body.iter().cloned());
+    }
+    let func = Function {
+        body,
+        ..(**first).clone()
+    };
+    let name = first.name.clone();
+    Some(Fixture {
+        id: match class {
+            Some(c) => format!("{rel}::{c}::{name}"),
+            None => format!("{rel}::{name}"),
+        },
+        name,
+        module,
+        class: class.map(str::to_string),
+        func: Arc::new(func),
+        scope,
+        autouse: true,
+        params: false,
+        is_yield: true,
+        requests: Vec::new(),
+        dynamic_requests: Vec::new(),
+        span: first.name_span,
+        synthetic: true,
+        only_linked: false,
+        only_functions: false,
+    })
+}
+
+/// The module's namespace: last binding per name, in statement order,
+/// through `if`/`try`/`with` blocks.
+fn namespace(body: &[Stmt], imports_dotted: &str) -> Namespace {
+    let mut ns = Namespace::default();
+    bind_block(body, imports_dotted, &mut ns, 0);
+    ns.disabled = is_test_disabled(body);
+    let mut requested = BTreeSet::new();
+    collect_requested(body, &mut requested, 0);
+    ns.requested = requested;
+    ns
+}
+
+fn str_list(e: &Expr) -> Vec<String> {
+    match &e.kind {
+        ExprKind::Str(s) => vec![s.clone()],
+        ExprKind::List(v) | ExprKind::Tuple(v) => v
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        ExprKind::BinOp {
+            left,
+            op: BinOp::Add,
+            right,
+        } => {
+            let mut out = str_list(left);
+            out.extend(str_list(right));
+            out
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn bind_block(body: &[Stmt], dotted: &str, ns: &mut Namespace, depth: usize) {
+    if depth > 16 {
+        return;
+    }
+    for stmt in body {
+        bind_stmt(stmt, dotted, ns, depth);
+    }
+}
+
+impl Namespace {
+    fn guarded(&self, values: Vec<String>) -> Vec<Guarded> {
+        values
+            .into_iter()
+            .map(|value| Guarded {
+                value,
+                when: self.guards.clone(),
+            })
+            .collect()
+    }
+
+    fn bind(&mut self, name: String, binding: Binding, at: u32) {
+        self.first_seen.entry(name.clone()).or_insert(at);
+        self.names.insert(name, binding);
+    }
+}
+
+fn bind_stmt(stmt: &Stmt, dotted: &str, ns: &mut Namespace, depth: usize) {
+    {
+        match &stmt.kind {
+            StmtKind::FunctionDef(f) => {
+                ns.bind(
+                    f.name.clone(),
+                    Binding::Function(Arc::clone(f)),
+                    stmt.span.start,
+                );
+            }
+            StmtKind::ClassDef(c) => {
+                ns.bind(
+                    c.name.clone(),
+                    Binding::Class(Arc::clone(c)),
+                    stmt.span.start,
+                );
+            }
+            StmtKind::Import(aliases) => {
+                for a in aliases {
+                    let (local, target) = match &a.asname {
+                        Some(as_) => (as_.clone(), a.name.clone()),
+                        None => {
+                            let first = a.name.split('.').next().unwrap_or(&a.name).to_string();
+                            (first.clone(), first)
+                        }
+                    };
+                    ns.bind(local, Binding::Import(target), stmt.span.start);
+                }
+            }
+            StmtKind::ImportFrom {
+                module,
+                level,
+                names,
+            } => {
+                let dots = ".".repeat(*level as usize);
+                let base = match module {
+                    Some(m) => format!("{dots}{m}"),
+                    None => dots.clone(),
+                };
+                for a in names {
+                    if a.name == "*" {
+                        ns.stars
+                            .push(super::imports::resolve_relative_name(&base, dotted));
+                        continue;
+                    }
+                    let local = a.asname.clone().unwrap_or_else(|| a.name.clone());
+                    let target = if module.is_some() {
+                        format!("{base}.{}", a.name)
+                    } else {
+                        format!("{base}{}", a.name)
+                    };
+                    ns.bind(
+                        local,
+                        Binding::Import(super::imports::resolve_relative_name(&target, dotted)),
+                        stmt.span.start,
+                    );
+                }
+            }
+            StmtKind::Assign { targets, value } => {
+                for t in targets {
+                    if let ExprKind::Name(n) = &t.kind {
+                        match n.as_str() {
+                            "__all__" => ns.all = Some(str_list(value)),
+                            "pytest_plugins" => ns.plugins = str_list(value),
+                            "collect_ignore" => ns.collect_ignore = ns.guarded(str_list(value)),
+                            "collect_ignore_glob" => {
+                                ns.collect_ignore_glob = ns.guarded(str_list(value))
+                            }
+                            _ => {}
+                        }
+                        ns.bind(n.clone(), Binding::Value(value.clone()), stmt.span.start);
+                    }
+                }
+            }
+            StmtKind::AnnAssign {
+                target,
+                value: Some(value),
+            } => {
+                if let ExprKind::Name(n) = &target.kind {
+                    match n.as_str() {
+                        "__all__" => ns.all = Some(str_list(value)),
+                        "pytest_plugins" => ns.plugins = str_list(value),
+                        "collect_ignore" => ns.collect_ignore = ns.guarded(str_list(value)),
+                        "collect_ignore_glob" => {
+                            ns.collect_ignore_glob = ns.guarded(str_list(value))
+                        }
+                        _ => {}
+                    }
+                    ns.bind(n.clone(), Binding::Value(value.clone()), stmt.span.start);
+                }
+            }
+            StmtKind::AugAssign { target, value } => {
+                if let ExprKind::Name(n) = &target.kind {
+                    match n.as_str() {
+                        "__all__" => ns.all.get_or_insert_with(Vec::new).extend(str_list(value)),
+                        "collect_ignore" => {
+                            let items = ns.guarded(str_list(value));
+                            ns.collect_ignore.extend(items)
+                        }
+                        "collect_ignore_glob" => {
+                            let items = ns.guarded(str_list(value));
+                            ns.collect_ignore_glob.extend(items)
+                        }
+                        "pytest_plugins" => ns.plugins.extend(str_list(value)),
+                        _ => {}
+                    }
+                }
+            }
+            StmtKind::Expr(e) => {
+                // `collect_ignore.append("x")` / `__all__.extend([...])`.
+                if let ExprKind::Call(c) = &e.kind {
+                    if let ExprKind::Attribute { value, attr } = &c.func.kind {
+                        if let ExprKind::Name(n) = &value.kind {
+                            let items: Vec<String> = c.args.iter().flat_map(str_list).collect();
+                            if attr == "append" || attr == "extend" {
+                                match n.as_str() {
+                                    "collect_ignore" => {
+                                        let items = ns.guarded(items);
+                                        ns.collect_ignore.extend(items)
+                                    }
+                                    "collect_ignore_glob" => {
+                                        let items = ns.guarded(items);
+                                        ns.collect_ignore_glob.extend(items)
+                                    }
+                                    "__all__" => ns.all.get_or_insert_with(Vec::new).extend(items),
+                                    _ => {}
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        match &stmt.kind {
+            StmtKind::FunctionDef(_) | StmtKind::ClassDef(_) => {}
+            // The `except ImportError:` fallback binds only when the body
+            // fails; the body's bindings are what a working install sees.
+            StmtKind::If { test, body, orelse } => {
+                ns.guards.push((test.span, true));
+                bind_block(body, dotted, ns, depth + 1);
+                ns.guards.pop();
+                ns.guards.push((test.span, false));
+                bind_block(orelse, dotted, ns, depth + 1);
+                ns.guards.pop();
+            }
+            StmtKind::Try {
+                body,
+                handlers,
+                orelse,
+                finalbody,
+            } => {
+                for h in handlers {
+                    bind_block(h, dotted, ns, depth + 1);
+                }
+                for b in [body, orelse, finalbody] {
+                    bind_block(b, dotted, ns, depth + 1);
+                }
+            }
+            _ => {
+                for block in stmt.blocks() {
+                    bind_block(block, dotted, ns, depth + 1);
+                }
+            }
+        }
+    }
+}
+
+/// Parameter names of functions and methods (nested classes included) and
+/// the strings of `usefixtures(...)` calls.
+fn collect_requested(body: &[Stmt], out: &mut BTreeSet<String>, depth: usize) {
+    if depth > 16 {
+        return;
+    }
+    for stmt in body {
+        match &stmt.kind {
+            StmtKind::FunctionDef(f) => {
+                out.extend(f.params.iter().map(|p| p.name.clone()));
+                for d in &f.decorators {
+                    usefixtures_strings(&d.expr, out);
+                }
+            }
+            StmtKind::ClassDef(c) => {
+                for d in &c.decorators {
+                    usefixtures_strings(&d.expr, out);
+                }
+                collect_requested(&c.body, out, depth + 1);
+            }
+            _ => {
+                for e in stmt.exprs() {
+                    usefixtures_strings(e, out);
+                }
+                for block in stmt.blocks() {
+                    collect_requested(block, out, depth + 1);
+                }
+            }
+        }
+    }
+}
+
+fn usefixtures_strings(e: &Expr, out: &mut BTreeSet<String>) {
+    let mut stack = vec![e];
+    while let Some(e) = stack.pop() {
+        if let ExprKind::Call(c) = &e.kind {
+            if matches!(&c.func.kind, ExprKind::Attribute { attr, .. } if attr == "usefixtures") {
+                out.extend(c.args.iter().filter_map(|a| a.as_str().map(str::to_string)));
+            }
+        }
+        stack.extend(e.children());
     }
 }
 
@@ -869,6 +1067,7 @@ fn marker_from(q: &str, call: Option<&Call>, span: Span, level: MarkerLevel) -> 
         str_args,
         args,
         keywords,
+        module: None,
     })
 }
 
@@ -1073,7 +1272,10 @@ fn suppressions(module: &Module, source: &crate::python::SourceText) -> Suppress
     s
 }
 
-/// Extracts the model of one parsed module.
+/// Extracts the model of one parsed module: what it defines at module level
+/// (fixtures, hooks, test functions, markers) and its namespace. Test
+/// classes, imported names and xunit functions are collected by
+/// [`super::collect::link`] once every module is known.
 pub fn extract(
     index: usize,
     rel: &str,
@@ -1082,30 +1284,92 @@ pub fn extract(
     source: &crate::python::SourceText,
     rules: &NameRules,
 ) -> ModuleModel {
+    let dotted = rel.trim_end_matches(".py").replace('/', ".");
     let mut imports = Imports::from_body(&module.body);
-    imports.resolve_relative(&rel.trim_end_matches(".py").replace('/', "."));
-    let mut ex = Extractor {
-        rules,
-        imports,
-        module_index: index,
-        rel: rel.to_string(),
-        constants: HashMap::new(),
-        fixtures: Vec::new(),
-        tests: Vec::new(),
-        hooks: Vec::new(),
-        classes: HashMap::new(),
+    imports.resolve_relative(&dotted);
+    let body = &module.body;
+    let mut constants: HashMap<String, Expr> = HashMap::new();
+    let mut classes: HashMap<String, Arc<Class>> = HashMap::new();
+    // Constants first so aliases resolve whatever the order.
+    for stmt in body {
+        match &stmt.kind {
+            StmtKind::Assign { targets, value } => {
+                for t in targets {
+                    if let ExprKind::Name(n) = &t.kind {
+                        constants.insert(n.clone(), value.clone());
+                    }
+                }
+            }
+            StmtKind::AnnAssign {
+                target,
+                value: Some(value),
+            } => {
+                if let ExprKind::Name(n) = &target.kind {
+                    constants.insert(n.clone(), value.clone());
+                }
+            }
+            StmtKind::ClassDef(c) => {
+                classes.insert(c.name.clone(), Arc::clone(c));
+            }
+            _ => {}
+        }
+    }
+    let ctx = Ctx {
+        imports: &imports,
+        constants: &constants,
+        rel,
+        module: index,
     };
-    let module_markers = ex.visit_module(&module.body);
+    let mut module_markers = Vec::new();
+    for stmt in body {
+        if let StmtKind::Assign { targets, value } = &stmt.kind {
+            if targets
+                .iter()
+                .any(|t| matches!(&t.kind, ExprKind::Name(n) if n == "pytestmark"))
+            {
+                module_markers.extend(ctx.pytestmark(value, stmt.span, MarkerLevel::Module));
+            }
+        }
+    }
+    let mut fixtures: Vec<Fixture> = Vec::new();
+    let mut hooks = Vec::new();
+    let mut tests = Vec::new();
+    if !is_test_disabled(body) {
+        let live = last_bindings(body);
+        for (i, stmt) in body.iter().enumerate() {
+            if !live.contains(&i) {
+                continue;
+            }
+            if let StmtKind::FunctionDef(f) = &stmt.kind {
+                if let Some(fx) = ctx.fixture_of(f, None) {
+                    fixtures.push(fx);
+                } else if f.name.starts_with("pytest_") {
+                    hooks.push(Hook {
+                        name: f.name.clone(),
+                        func: Arc::clone(f),
+                    });
+                } else if rules.is_test_function(&f.name) && !is_conftest {
+                    tests.push(ctx.make_test(
+                        f,
+                        format!("{rel}::{}", f.name),
+                        None,
+                        &module_markers,
+                        false,
+                        index,
+                    ));
+                }
+            }
+        }
+    }
     // `alias = some_fixture` registers the same fixture under a second name.
     let mut aliases = Vec::new();
-    for (alias, value) in &ex.constants {
+    for (alias, value) in &constants {
         if let ExprKind::Name(target) = &value.kind {
-            if let Some(f) = ex
-                .fixtures
+            if let Some(f) = fixtures
                 .iter()
                 .find(|f| f.class.is_none() && &f.name == target)
             {
-                if !ex.fixtures.iter().any(|g| &g.name == alias) {
+                if !fixtures.iter().any(|g| &g.name == alias) {
                     let mut copy = f.clone();
                     copy.name = alias.clone();
                     copy.id = format!("{}::{}", rel, alias);
@@ -1115,20 +1379,15 @@ pub fn extract(
         }
     }
     aliases.sort_by(|a, b| a.name.cmp(&b.name));
-    ex.fixtures.extend(aliases);
-    if is_conftest {
-        // conftest.py files are never collected as test modules.
-        ex.tests.clear();
-    }
+    fixtures.extend(aliases);
     // Helpers only: tests, fixtures and hooks are kept elsewhere already.
-    let functions = module
-        .body
+    let functions = body
         .iter()
         .filter_map(|s| match &s.kind {
             StmtKind::FunctionDef(f)
                 if !rules.is_test_function(&f.name)
                     && !f.name.starts_with("pytest_")
-                    && !ex.fixtures.iter().any(|x| x.func.span == f.span) =>
+                    && !fixtures.iter().any(|x| x.func.span == f.span) =>
             {
                 Some((f.name.clone(), Arc::clone(f)))
             }
@@ -1139,50 +1398,53 @@ pub fn extract(
         .rsplit_once('/')
         .map(|(d, _)| d.to_string())
         .unwrap_or_default();
-    let dotted = rel.trim_end_matches(".py").replace('/', ".");
-    let uses_pytest = ex.imports.get("pytest").is_some()
-        || module.body.iter().any(
+    let uses_pytest = imports.get("pytest").is_some()
+        || body.iter().any(
             |s| matches!(&s.kind, StmtKind::ImportFrom { module: Some(m), .. } if m == "pytest"),
         );
+    let class_attrs = classes
+        .iter()
+        .map(|(name, c)| {
+            let attrs = c
+                .body
+                .iter()
+                .filter_map(|s| match &s.kind {
+                    StmtKind::Assign { targets, value } => match targets.first().map(|t| &t.kind) {
+                        Some(ExprKind::Name(n)) => Some((n.clone(), value.clone())),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect();
+            (name.clone(), attrs)
+        })
+        .collect();
     ModuleModel {
         rel: rel.to_string(),
         dir,
         is_conftest,
+        namespace: namespace(body, &dotted),
         dotted,
-        constants: ex.constants,
+        constants,
         functions,
-        fixtures: ex.fixtures,
-        tests: ex.tests,
-        hooks: ex.hooks,
+        fixtures,
+        tests,
+        hooks,
         module_markers,
-                suppressions: suppressions(module, source),
+        suppressions: suppressions(module, source),
         uses_pytest,
-                                classes: ex.classes.keys().cloned().collect(),
-        class_attrs: ex
-            .classes
-            .iter()
-            .map(|(name, c)| {
-                let attrs = c
-                    .body
-                    .iter()
-                    .filter_map(|s| match &s.kind {
-                        StmtKind::Assign { targets, value } => match targets.first().map(|t| &t.kind) {
-                            Some(ExprKind::Name(n)) => Some((n.clone(), value.clone())),
-                            _ => None,
-                        },
-                        _ => None,
-                    })
-                    .collect();
-                (name.clone(), attrs)
-            })
-            .collect(),
-        class_defs: ex.classes.clone(),
+        classes: classes.keys().cloned().collect(),
+        class_attrs,
+        class_defs: classes.clone(),
         support: false,
         application: false,
-        star_import: module.body.iter().any(|s| {
+        star_import: body.iter().any(|s| {
             matches!(&s.kind, StmtKind::ImportFrom { names, .. } if names.iter().any(|a| a.name == "*"))
         }),
-        imports: ex.imports,
+        imports,
+        linked: Vec::new(),
+        plugin: false,
+        open_imports: false,
     }
 }
 
@@ -1211,8 +1473,17 @@ mod tests {
 
     fn model(src: &str) -> ModuleModel {
         let p = parse(src.to_string());
-        let rules = NameRules::new(&PytestIni::default());
-        extract(0, "tests/test_m.py", false, &p.module, &p.source, &rules)
+        let ini = PytestIni::default();
+        let rules = NameRules::new(&ini);
+        let m = extract(0, "tests/test_m.py", false, &p.module, &p.source, &rules);
+        let mut modules = vec![m];
+        super::super::collect::link(
+            std::path::Path::new("/nonexistent"),
+            &mut modules,
+            &rules,
+            &ini,
+        );
+        modules.pop().unwrap()
     }
 
     #[test]

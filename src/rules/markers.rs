@@ -7,9 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::classify::{MarkerVerdict, Verdict};
 use crate::diagnostic::{Applicability, Edit, Finding, Fix, Location};
+use crate::graph::HookMarking;
 use crate::plan::TestClass;
 use crate::pytest::{registered_markers, Marker, MarkerSite};
-use crate::python::ir::{Call, Expr, ExprKind, Span, Stmt};
+use crate::python::ir::{ExprKind, Span};
 use crate::python::SourceText;
 use crate::Analysis;
 
@@ -472,12 +473,13 @@ fn registration_findings(a: &Analysis, out: &mut Vec<Finding>) {
         .addopts
         .iter()
         .any(|o| o == "--strict-markers" || o == "--strict");
-    for (mi, m) in a.suite.modules.iter().enumerate() {
+    for m in a.suite.modules.iter() {
         for t in &m.tests {
             for mk in &t.markers {
                 if registered.contains_key(&mk.name) || KNOWN_MARKERS.contains(&mk.name.as_str()) {
                     continue;
                 }
+                let mi = mk.site_module(t.module);
                 if !reported.insert((mi, mk.span)) {
                     continue;
                 }
@@ -523,155 +525,17 @@ fn registration_findings(a: &Analysis, out: &mut Vec<Finding>) {
 
 /// Isolation marker names added by conftest hooks.
 fn auto_marked(a: &Analysis) -> BTreeSet<String> {
-    auto_markings(&a.suite, &a.project.settings.isolation_markers)
-        .into_iter()
-        .map(|m| m.marker)
+    isolation_hook_markings(a)
+        .map(|m| m.marker.clone())
         .collect()
 }
 
-/// An isolation marker a conftest hook adds at collection time, and the
-/// tests it reaches.
-pub struct AutoMark {
-    pub module: usize,
-    pub span: Span,
-    pub marker: String,
-    /// Strings the enclosing `if` tests against (`"integration" in item.nodeid`).
-    pub patterns: Vec<String>,
-    /// Nodeids of the tests below the hook's conftest that it marks.
-    pub tests: Vec<String>,
-}
-
-impl AutoMark {
-    /// The marker as the audit sees it on each test it reaches.
-    pub fn as_marker(&self) -> Marker {
-        Marker {
-            name: self.marker.clone(),
-            level: crate::pytest::MarkerLevel::Module,
-            reason: None,
-            call: None,
-            span: self.span,
-            site: MarkerSite::Hook {
-                module: self.module,
-                span: self.span,
-            },
-            str_args: Vec::new(),
-            args: Vec::new(),
-            keywords: Vec::new(),
-        }
-    }
-}
-
-/// `item.add_marker(pytest.mark.serial)` inside `pytest_collection_modifyitems`,
-/// with the tests it applies to: those below the hook's conftest whose nodeid
-/// contains one of the strings its `if` tests (all of them when there is none).
-pub fn auto_markings(suite: &crate::graph::Suite, isolation_markers: &[String]) -> Vec<AutoMark> {
-    let mut out = Vec::new();
-    for (mi, m) in suite.modules.iter().enumerate() {
-        for h in &m.hooks {
-            if h.name != "pytest_collection_modifyitems" && h.name != "pytest_itemcollected" {
-                continue;
-            }
-            let mut found = Vec::new();
-            walk_hook(&h.func.body, &mut Vec::new(), &mut found, &m.imports, mi);
-            for mut am in found {
-                if !isolation_markers.contains(&am.marker) {
-                    continue;
-                }
-                let scope = if m.dir.is_empty() {
-                    String::new()
-                } else {
-                    format!("{}/", m.dir)
-                };
-                am.tests = suite
-                    .tests()
-                    .filter(|t| suite.modules[t.module].rel.starts_with(&scope))
-                    .filter(|t| {
-                        am.patterns.is_empty()
-                            || am.patterns.iter().any(|p| t.nodeid.contains(p.as_str()))
-                    })
-                    .map(|t| t.nodeid.clone())
-                    .collect();
-                out.push(am);
-            }
-        }
-    }
-    out
-}
-
-fn walk_hook(
-    body: &[Stmt],
-    conds: &mut Vec<String>,
-    out: &mut Vec<AutoMark>,
-    imports: &crate::pytest::imports::Imports,
-    mi: usize,
-) {
-    use crate::python::ir::StmtKind;
-    for s in body {
-        match &s.kind {
-            StmtKind::If { test, body, orelse } => {
-                let before = conds.len();
-                collect_strings(test, conds);
-                walk_hook(body, conds, out, imports, mi);
-                conds.truncate(before);
-                walk_hook(orelse, conds, out, imports, mi);
-            }
-            _ => {
-                for e in s.exprs() {
-                    find_add_marker(e, conds, out, imports, mi);
-                }
-                for b in s.blocks() {
-                    walk_hook(b, conds, out, imports, mi);
-                }
-            }
-        }
-    }
-}
-
-fn collect_strings(e: &Expr, out: &mut Vec<String>) {
-    if let ExprKind::Str(s) = &e.kind {
-        out.push(s.clone());
-    }
-    for c in e.children() {
-        collect_strings(c, out);
-    }
-}
-
-fn find_add_marker(
-    e: &Expr,
-    conds: &[String],
-    out: &mut Vec<AutoMark>,
-    imports: &crate::pytest::imports::Imports,
-    mi: usize,
-) {
-    if let ExprKind::Call(c) = &e.kind {
-        if matches!(&c.func.kind, ExprKind::Attribute { attr, .. } if attr == "add_marker") {
-            if let Some(name) = marker_name(c, imports) {
-                out.push(AutoMark {
-                    module: mi,
-                    span: e.span,
-                    marker: name,
-                    patterns: conds.to_vec(),
-                    tests: Vec::new(),
-                });
-            }
-        }
-    }
-    for ch in e.children() {
-        find_add_marker(ch, conds, out, imports, mi);
-    }
-}
-
-fn marker_name(c: &Call, imports: &crate::pytest::imports::Imports) -> Option<String> {
-    let arg = c.args.first()?;
-    if let Some(s) = arg.as_str() {
-        return Some(s.to_string());
-    }
-    let callee = match &arg.kind {
-        ExprKind::Call(inner) => &inner.func,
-        _ => arg,
-    };
-    let q = imports.qualify(callee)?;
-    q.strip_prefix("pytest.mark.").map(str::to_string)
+/// Hook-added markers with an isolation marker's name.
+fn isolation_hook_markings(a: &Analysis) -> impl Iterator<Item = &HookMarking> {
+    a.suite
+        .hook_markings
+        .iter()
+        .filter(|m| a.project.settings.isolation_markers.contains(&m.marker))
 }
 
 fn auto_marking_findings(a: &Analysis, out: &mut Vec<Finding>) {
@@ -680,7 +544,7 @@ fn auto_marking_findings(a: &Analysis, out: &mut Vec<Finding>) {
         .iter()
         .map(|v| (v.nodeid.as_str(), v.class))
         .collect();
-    for am in auto_markings(&a.suite, &a.project.settings.isolation_markers) {
+    for am in isolation_hook_markings(a) {
         let needed = am
             .tests
             .iter()

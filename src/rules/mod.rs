@@ -112,7 +112,7 @@ fn structure_findings(a: &Analysis, out: &mut Vec<Finding>) {
     let tests: Vec<_> = a.suite.tests().collect();
     for (ti, c) in a.closures.iter().enumerate() {
         let t = tests[ti];
-        if generates_tests(a, t.module) || t.external_base {
+        if generates_tests(a, t.collector) || t.external_base {
             continue;
         }
         for (name, chain) in &c.unresolved {
@@ -254,16 +254,15 @@ fn structure_findings(a: &Analysis, out: &mut Vec<Finding>) {
 }
 
 /// `pytest_generate_tests` in the module or a conftest above it can supply
-/// any argument name, so unresolved names there are not reported.
+/// any argument name, and so can a plugin or star import isoaudit cannot
+/// read, so unresolved names there are not reported.
 fn generates_tests(a: &Analysis, module: usize) -> bool {
     let m = &a.suite.modules[module];
     std::iter::once(module)
         .chain(a.suite.conftest_chain(&m.dir))
         .any(|i| {
             let mm = &a.suite.modules[i];
-            mm.hooks.iter().any(|h| h.name == "pytest_generate_tests")
-                || mm.constants.contains_key("pytest_plugins")
-                || mm.star_import
+            mm.hooks.iter().any(|h| h.name == "pytest_generate_tests") || mm.open_imports
         })
 }
 

@@ -4,6 +4,7 @@
 mod accuracy;
 mod cli;
 mod cli_contract;
+mod collect;
 mod hostile;
 mod report;
 mod rule_fixtures;

@@ -555,14 +555,8 @@ fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<u8> {
 }
 
 fn run(args: &crate::cli::RunArgs) -> anyhow::Result<u8> {
-    // pytest would say "file or directory not found" and exit 4 after the
-    // analysis; a path that is not there is a usage error.
-    if let Some(missing) = args.common.paths.iter().find(|p| !p.exists()) {
-        anyhow::bail!(
-            "`{}` does not exist; give `isoaudit run` test files or directories",
-            missing.display()
-        );
-    }
+    // A path that is not there is a usage error (`analyse` checks it, as
+    // for every command), not pytest's "file or directory not found".
     let opts = AnalyzeOptions {
         honor_markers: args.schedule.honor_markers,
     };

@@ -157,8 +157,8 @@ const CONFLICTING_PAIRS: &[(&str, &str)] = &[
     ),
 ];
 
-/// A suite where two tests conflict through a helper module the analysis
-/// does not read (it is neither a test module nor a conftest), so a plan
+/// A suite where two tests conflict through a file in project code whose
+/// name is computed at run time: the analysis cannot see it, so a plan
 /// leaves them in parallel and the run has to catch it.
 const HIDDEN_CONFLICT: &[(&str, &str)] = &[
     (
@@ -167,7 +167,7 @@ const HIDDEN_CONFLICT: &[(&str, &str)] = &[
     ),
     (
         "src/storage.py",
-        "import time\nfrom pathlib import Path\n\n\ndef save_and_load(value):\n    path = Path(\"storage.txt\")\n    path.write_text(value)\n    time.sleep(1.0)\n    return path.read_text()\n",
+        "import time\nfrom pathlib import Path\n\n\ndef save_and_load(value):\n    path = Path(\"\".join([\"storage\", \".txt\"]))\n    path.write_text(value)\n    time.sleep(1.0)\n    return path.read_text()\n",
     ),
     (
         "tests/test_storage.py",

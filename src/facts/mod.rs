@@ -137,11 +137,11 @@ pub fn analyze(suite: &Suite, opts: &FactsOptions) -> Facts {
     let tests: Vec<(usize, &crate::pytest::Test)> = suite.tests().map(|t| (t.module, t)).collect();
     let params: Vec<HashMap<String, Val>> = tests
         .iter()
-        .map(|(mi, t)| {
+        .map(|(_, t)| {
             t.requests
                 .iter()
                 .map(|n| {
-                    let r = suite.resolve(*mi, t.class.as_deref(), n);
+                    let r = suite.resolve_for_test(t, n);
                     (n.clone(), an.resolved_value(&r))
                 })
                 .collect()

@@ -1029,7 +1029,8 @@ fn run_on_nothing_to_run_says_so() {
     );
     assert_eq!(run.code, Some(2), "{}", run.show());
     assert!(
-        run.stderr.contains("`tests/does_not_exist` does not exist"),
+        run.stderr
+            .contains("`tests/does_not_exist`: no such file or directory"),
         "{}",
         run.show()
     );

@@ -605,15 +605,16 @@ impl<'w, 'a> Walker<'w, 'a> {
             }
             self.out.hazards.push(h);
         }
-        let reads = sub.reads.iter().chain(sub.latent_reads.iter());
+        self.take_reads(sub, latent);
+    }
+
+    /// A callee's reads, as this body's: application code's are latent, and
+    /// its environment reads (configuration, everywhere) are left out.
+    pub(super) fn take_reads(&mut self, sub: &FnFacts, latent: bool) {
+        let all = sub.reads.iter().chain(sub.latent_reads.iter());
         if latent {
-            // Configuration read from the environment is everywhere in
-            // application code; only object and module state ties tests.
-            let kept: Vec<String> = reads
-                .filter(|k| !k.starts_with("env:") && !k.starts_with("attr:os.environ"))
-                .cloned()
-                .collect();
-            self.out.latent_reads.extend(kept);
+            let kept = all.filter(|k| !k.starts_with("env:") && !k.starts_with("attr:os.environ"));
+            self.out.latent_reads.extend(kept.cloned());
         } else {
             self.out.reads.extend(sub.reads.iter().cloned());
             self.out

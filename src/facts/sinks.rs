@@ -841,7 +841,7 @@ impl<'w, 'a> Walker<'w, 'a> {
             }
         }
         let outer = nested.then(|| self.imports.local.clone());
-        let sub = self.an.walk_function_in(
+        let mut sub = self.an.walk_function_in(
             mi,
             &func,
             None,
@@ -851,7 +851,7 @@ impl<'w, 'a> Walker<'w, 'a> {
             outer.as_ref(),
         );
         let latent = self.an.suite.modules[mi].application;
-        for mut h in sub.hazards {
+        for mut h in std::mem::take(&mut sub.hazards) {
             if h.api.as_deref().is_some_and(|a| self.patched(a)) {
                 continue;
             }
@@ -868,17 +868,7 @@ impl<'w, 'a> Walker<'w, 'a> {
             }
             self.out.hazards.push(h);
         }
-        if latent {
-            let kept = sub
-                .reads
-                .into_iter()
-                .chain(sub.latent_reads)
-                .filter(|k| !k.starts_with("env:") && !k.starts_with("attr:os.environ"));
-            self.out.latent_reads.extend(kept);
-        } else {
-            self.out.reads.extend(sub.reads);
-            self.out.latent_reads.extend(sub.latent_reads);
-        }
+        self.take_reads(&sub, latent);
         self.out.chdir_unique |= sub.chdir_unique;
     }
 }

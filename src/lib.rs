@@ -332,6 +332,7 @@ fn support_modules(
                 wanted.insert(module.to_string());
             }
         }
+        wanted.extend(m.imports.submodules().map(str::to_string));
     }
     // Where imports resolve from: the root, `src/`, and each test directory
     // (pytest puts the first directory without `__init__.py` on sys.path).

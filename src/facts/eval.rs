@@ -154,7 +154,7 @@ impl<'w, 'a> Walker<'w, 'a> {
             return match v {
                 // One object for the whole process: every test that uses it
                 // shares it.
-                Val::Obj(Obj::Mutable | Obj::Instance(_)) => {
+                Val::Obj(Obj::Mutable | Obj::Instance(..)) => {
                     Val::Container(format!("state:{}.{}", self.module.dotted, n))
                 }
                 Val::Unknown if is_object_constructor(&c) => {
@@ -402,7 +402,8 @@ impl<'w, 'a> Walker<'w, 'a> {
             return self.service_value(c, scheme, d);
         }
         if let Some(cls) = self.an.resolve_class(self.mi, &q) {
-            return Val::Obj(Obj::Instance(cls));
+            let held = self.held_by_constructor(&cls, c, d);
+            return Val::Obj(Obj::Instance(cls, held));
         }
         if let (Some(m), ExprKind::Attribute { value, .. }) = (method, &c.func.kind) {
             let recv = self.eval_depth(value, d + 1);

@@ -89,6 +89,13 @@ pub struct FnFacts {
     /// For method summaries: the body changes its receiver (`self.x = ...`,
     /// `self.items.append(...)`).
     pub mutates_self: bool,
+    /// Attributes of the receiver changed in place (`self.rows.append(x)`):
+    /// the objects a constructor stored there change with them.
+    pub self_parts: BTreeSet<String>,
+    /// For fixtures: the value is a path (or a name derived from one) that
+    /// a broad-scoped fixture created once for all the tests of its scope:
+    /// `fixturefile:ID`. Private to the worker, shared by those tests.
+    pub scoped_value: Option<String>,
 }
 
 pub struct Facts {
@@ -135,16 +142,24 @@ pub fn analyze(suite: &Suite, opts: &FactsOptions) -> Facts {
         );
     }
     let tests: Vec<(usize, &crate::pytest::Test)> = suite.tests().map(|t| (t.module, t)).collect();
-    let params: Vec<HashMap<String, Val>> = tests
+    type Bound = (HashMap<String, Val>, HashMap<String, String>);
+    let params: Vec<Bound> = tests
         .iter()
         .map(|(_, t)| {
-            t.requests
+            let mut scoped = HashMap::new();
+            let params = t
+                .requests
                 .iter()
                 .map(|n| {
                     let r = suite.resolve_for_test(t, n);
-                    (n.clone(), an.resolved_value(&r))
+                    let v = an.resolved_value(&r);
+                    if let Some(k) = an.resolved_scoped(&r) {
+                        scoped.insert(n.clone(), k);
+                    }
+                    (n.clone(), v)
                 })
-                .collect()
+                .collect();
+            (params, scoped)
         })
         .collect();
     let an = &an;
@@ -286,17 +301,30 @@ impl<'a> Analyzer<'a> {
         }
     }
 
+    /// The scope-wide file a requested fixture hands out, if it is one.
+    fn resolved_scoped(&self, r: &Resolved) -> Option<String> {
+        match r {
+            Resolved::Fixture(f) => self.memo.get(f).and_then(|x| x.scoped_value.clone()),
+            _ => None,
+        }
+    }
+
     fn fixture_facts(&mut self, r: FixtureRef) {
         if self.memo.contains_key(&r) || !self.in_progress.insert(r) {
             return;
         }
         let f = self.suite.fixture(r);
+        let mut scoped = HashMap::new();
         let params: HashMap<String, Val> = f
             .requests
             .iter()
             .map(|n| {
                 let res = self.suite.resolve_from_fixture(r, n);
-                (n.clone(), self.resolved_value(&res))
+                let v = self.resolved_value(&res);
+                if let Some(k) = self.resolved_scoped(&res) {
+                    scoped.insert(n.clone(), k);
+                }
+                (n.clone(), v)
             })
             .collect();
         let function_scoped = f.scope == Scope::Function;
@@ -304,7 +332,7 @@ impl<'a> Analyzer<'a> {
             r.module,
             &f.func,
             f.class.as_deref(),
-            params,
+            (params, scoped),
             function_scoped,
             0,
         );
@@ -317,13 +345,18 @@ impl<'a> Analyzer<'a> {
                 Some(Val::Obj(Obj::Mutable)) => {
                     facts.value = Some(Val::Container(format!("fixture:{}", f.id)))
                 }
-                Some(Val::Obj(Obj::Instance(c))) => {
+                Some(Val::Obj(Obj::Instance(c, _))) => {
                     self.fixture_classes.insert(f.id.clone(), c.clone());
                     facts.value = Some(Val::Container(format!("fixtureobj:{}", f.id)))
                 }
                 // Any other object: its attributes are what tests share.
                 Some(Val::Unknown) => {
                     facts.value = Some(Val::Container(format!("fixtureobj:{}", f.id)))
+                }
+                // A path made once for the scope (`tmp_path_factory.mktemp()`):
+                // private to the worker, shared by the tests of the scope.
+                Some(Val::Unique) if facts.scoped_value.is_none() => {
+                    facts.scoped_value = Some(format!("fixturefile:{}", f.id))
                 }
                 _ => {}
             }
@@ -332,12 +365,14 @@ impl<'a> Analyzer<'a> {
         self.memo.insert(r, facts);
     }
 
+    /// `params`: values of the parameters, and which of them hold a file a
+    /// broad-scoped fixture made for its whole scope.
     fn walk_function(
         &self,
         mi: usize,
         func: &Function,
         class: Option<&str>,
-        params: HashMap<String, Val>,
+        params: (HashMap<String, Val>, HashMap<String, String>),
         function_scoped: bool,
         depth: u32,
     ) -> FnFacts {
@@ -352,7 +387,7 @@ impl<'a> Analyzer<'a> {
         mi: usize,
         func: &Function,
         class: Option<&str>,
-        params: HashMap<String, Val>,
+        (params, scoped): (HashMap<String, Val>, HashMap<String, String>),
         function_scoped: bool,
         depth: u32,
         outer: Option<&Imports>,
@@ -383,6 +418,7 @@ impl<'a> Analyzer<'a> {
             local_funcs: HashMap::new(),
             api: None,
             restoring: false,
+            scoped,
         };
         for (name, v) in &params {
             match v {
@@ -566,6 +602,9 @@ struct Walker<'w, 'a> {
     api: Option<String>,
     /// Walking teardown code for what it restores: undo calls count.
     restoring: bool,
+    /// Locals holding a path a broad-scoped fixture created once for its
+    /// whole scope, by the `fixturefile:` key of that file.
+    scoped: HashMap<String, String>,
 }
 
 const HELP_TMP: &str = "build the path from `tmp_path` (or `tmp_path_factory.mktemp()` in session fixtures) so every test gets its own directory";
@@ -642,4 +681,10 @@ pub fn path_key(pc: &PathClass) -> String {
         }
         PathClass::NotShared => "path:".to_string(),
     }
+}
+
+/// `fixturefile:ID`: a file or directory a broad-scoped fixture made once
+/// for every test of its scope.
+pub(crate) fn is_fixture_file(key: &str) -> bool {
+    key.starts_with("fixturefile:")
 }

@@ -248,6 +248,45 @@ impl<'a> Analyzer<'a> {
             .find_map(|b| self.class_level_attr(b, attr, depth + 1))
     }
 
+    /// Parameters `cls.__init__` stores as they are on the instance
+    /// (`self.rows = rows`): (position after `self`, name, attribute).
+    pub(super) fn captured_params(&self, cls: &ClassRef) -> Vec<(usize, String, String)> {
+        let Some((_, init)) = self.find_method(cls, "__init__", 0) else {
+            return Vec::new();
+        };
+        let params: Vec<&str> = init
+            .params
+            .iter()
+            .skip(1)
+            .map(|p| p.name.as_str())
+            .collect();
+        let receiver = init
+            .params
+            .first()
+            .map(|p| p.name.as_str())
+            .unwrap_or("self");
+        let mut out = Vec::new();
+        for s in &init.body {
+            let StmtKind::Assign { targets, value } = &s.kind else {
+                continue;
+            };
+            let ExprKind::Name(v) = &value.kind else {
+                continue;
+            };
+            let Some(index) = params.iter().position(|p| p == v) else {
+                continue;
+            };
+            for t in targets {
+                if let ExprKind::Attribute { value: base, attr } = &t.kind {
+                    if matches!(&base.kind, ExprKind::Name(n) if n == receiver) {
+                        out.push((index, v.clone(), attr.clone()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// `pkg.mod.NAME` where that module is read and binds NAME to a
     /// container or an object at module level: the shared object itself.
     pub(super) fn imported_object(&self, q: &str) -> Option<Val> {
@@ -377,7 +416,14 @@ impl<'a> Analyzer<'a> {
             };
             params.insert(p.name.clone(), v);
         }
-        let facts = self.walk_function(mi, func, class.map(|c| c.name.as_str()), params, true, 0);
+        let facts = self.walk_function(
+            mi,
+            func,
+            class.map(|c| c.name.as_str()),
+            (params, HashMap::new()),
+            true,
+            0,
+        );
         IN_PROGRESS.with(|p| {
             p.borrow_mut().pop();
         });
@@ -477,6 +523,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                     Some((cls, f)) => {
                         if let Some(sub) = self.an.summary(cls.module, Some(&cls), &f) {
                             self.out.mutates_self |= sub.mutates_self;
+                            self.out.self_parts.extend(sub.self_parts.iter().cloned());
                             self.absorb(
                                 &sub,
                                 span,
@@ -488,21 +535,35 @@ impl<'w, 'a> Walker<'w, 'a> {
                     None => {
                         // `self.items.append(x)`: a part of the receiver.
                         if !matches!(receiver.kind, ExprKind::Name(_)) && mutating_verb(method) {
-                            self.out.mutates_self = true;
+                            self.mutate_self_part(receiver);
                         }
                     }
                 }
                 true
             }
-            Val::Obj(Obj::Instance(cls)) => {
-                if let Some((owner, f)) = self.an.find_method(cls, method, 0) {
-                    if let Some(sub) = self.an.summary(owner.module, Some(&owner), &f) {
-                        self.absorb(
-                            &sub,
-                            span,
-                            &format!("{}.{}", owner.name, f.name),
-                            owner.module,
+            Val::Obj(Obj::Instance(cls, held)) => {
+                let sub = self.an.find_method(cls, method, 0).and_then(|(owner, f)| {
+                    let sub = self.an.summary(owner.module, Some(&owner), &f)?;
+                    Some((owner, f, sub))
+                });
+                let mut changed = BTreeSet::new();
+                if let Some((owner, f, sub)) = &sub {
+                    let callee = format!("{}.{}", owner.name, f.name);
+                    self.absorb(sub, span, &callee, owner.module);
+                    changed.extend(sub.self_parts.iter().cloned());
+                }
+                // The instance holds objects other tests share (`Table(ROWS)`
+                // storing `self.rows = rows`): changing that part of the
+                // instance changes them.
+                for (attr, key) in held {
+                    if changed.contains(attr) {
+                        let verb = format!(
+                            "calls `{}.{method}()`, which changes (through `self.{attr}`)",
+                            cls.name
                         );
+                        self.shared_object_change(key, &verb, span);
+                    } else {
+                        self.out.reads.insert(key.clone());
                     }
                 }
                 true
@@ -547,6 +608,54 @@ impl<'w, 'a> Walker<'w, 'a> {
             }
             _ => false,
         }
+    }
+
+    /// An in-place change of `self` or a part of it (`self.rows.append(x)`,
+    /// `self.rows[k] = v`): the receiver changes, and so does whatever object
+    /// the named attribute holds.
+    pub(super) fn mutate_self_part(&mut self, target: &Expr) {
+        self.out.mutates_self = true;
+        let mut e = target;
+        loop {
+            match &e.kind {
+                ExprKind::Attribute { value, attr } => {
+                    if matches!(&value.kind, ExprKind::Name(_)) {
+                        if self.is_self(value) {
+                            self.out.self_parts.insert(attr.clone());
+                        }
+                        return;
+                    }
+                    e = value;
+                }
+                ExprKind::Subscript { value, .. } => e = value,
+                ExprKind::Call(c) => e = &c.func,
+                _ => return,
+            }
+        }
+    }
+
+    /// The shared objects a constructor call hands to attributes of the new
+    /// instance: `C(ROWS)` where `__init__` stores `self.rows = rows`.
+    pub(super) fn held_by_constructor(
+        &mut self,
+        cls: &ClassRef,
+        c: &Call,
+        d: u32,
+    ) -> Vec<(String, String)> {
+        let captured = self.an.captured_params(cls);
+        let mut held = Vec::new();
+        for (index, param, attr) in captured {
+            let arg = c.arg(index, &param);
+            let Some(arg) = arg else { continue };
+            if let Val::Container(key) = self.eval_depth(arg, d + 1) {
+                if eval::is_object_key(&key) || key.starts_with("fixture") {
+                    held.push((attr, key));
+                }
+            }
+        }
+        held.sort();
+        held.dedup();
+        held
     }
 
     /// A method call that changes an object every test on the worker shares.
@@ -612,6 +721,10 @@ impl<'w, 'a> Walker<'w, 'a> {
     /// its environment reads (configuration, everywhere) are left out.
     pub(super) fn take_reads(&mut self, sub: &FnFacts, latent: bool) {
         let all = sub.reads.iter().chain(sub.latent_reads.iter());
+        // Files fixtures made are the tests' own state, whoever reads them.
+        self.out
+            .reads
+            .extend(all.clone().filter(|k| is_fixture_file(k)).cloned());
         if latent {
             let kept = all.filter(|k| !k.starts_with("env:") && !k.starts_with("attr:os.environ"));
             self.out.latent_reads.extend(kept.cloned());

@@ -142,13 +142,16 @@ impl<'w, 'a> Walker<'w, 'a> {
                 local_funcs: self.local_funcs.clone(),
                 api: None,
                 restoring: true,
+                scoped: self.scoped.clone(),
             };
             // Globals declared anywhere in the function apply to teardown.
             collect_globals(body, &mut probe.globals);
             probe.block(&block);
             for h in probe.out.hazards {
                 if h.effect == Effect::Order {
-                    if let Some(k) = h.key {
+                    // Writing a fixture's file again in `finally` is one more
+                    // write, not a restore of what the test found there.
+                    if let Some(k) = h.key.filter(|k| !is_fixture_file(k)) {
                         keys.insert(k);
                     }
                 }

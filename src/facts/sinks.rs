@@ -94,11 +94,17 @@ impl<'w, 'a> Walker<'w, 'a> {
         }
         if catalog::is_open_call(q) || catalog::is_mode_archive(q) {
             let mode = c.arg(1, "mode").and_then(|m| m.as_str()).unwrap_or("r");
+            let target = c.arg(0, "file").or_else(|| c.keyword("name"));
+            let scoped = target.and_then(|p| self.scoped_key(p));
             if mode.contains(['w', 'a', 'x', '+']) {
-                if let Some(p) = c.arg(0, "file").or_else(|| c.keyword("name")) {
+                if let Some(k) = scoped {
+                    self.scoped_write(&k, "writes", span);
+                } else if let Some(p) = target {
                     let v = self.eval(p);
                     self.write_path(&v, span, "writes");
                 }
+            } else if let Some(k) = scoped {
+                self.out.reads.insert(k);
             }
             return;
         }
@@ -114,6 +120,10 @@ impl<'w, 'a> Walker<'w, 'a> {
             };
             for &i in indexes {
                 if let Some(p) = c.args.get(i) {
+                    if let Some(k) = self.scoped_key(p) {
+                        self.scoped_write(&k, verb, span);
+                        continue;
+                    }
                     let v = self.eval(p);
                     self.write_path(&v, span, verb);
                 }
@@ -125,6 +135,20 @@ impl<'w, 'a> Walker<'w, 'a> {
                 }
             }
             return;
+        }
+        // `data_dir / "rows.json").write_text(...)` on what a broad-scoped
+        // fixture made for its scope.
+        if let (Some(m), ExprKind::Attribute { value, .. }) = (method, &c.func.kind) {
+            if let Some(k) = self.scoped_key(value) {
+                let mode = c.arg(0, "mode").and_then(|x| x.as_str()).unwrap_or("r");
+                let writes = (catalog::is_path_write_method(m)
+                    && !matches!(m, "replace" | "rename"))
+                    || (m == "open" && mode.contains(['w', 'a', 'x', '+']));
+                if writes {
+                    self.scoped_write(&k, "writes", span);
+                    return;
+                }
+            }
         }
         // Application code handed a fixed path to write to (not a method of
         // something private to the test, like `pytester.copy_example("x.py")`).
@@ -812,7 +836,16 @@ impl<'w, 'a> Walker<'w, 'a> {
                     None => return,
                 }
             }
-            ExprKind::Name(_) => {
+            // `helpers.write_rows(...)` through an imported module, too.
+            ExprKind::Name(_) | ExprKind::Attribute { .. } => {
+                if let ExprKind::Attribute { value, .. } = &c.func.kind {
+                    let module_base = value
+                        .dotted()
+                        .is_some_and(|p| !self.is_local(p[0]) && self.imports.is_imported(p[0]));
+                    if !module_base {
+                        return;
+                    }
+                }
                 let Some((modpath, name)) = q.trim_start_matches('.').rsplit_once('.') else {
                     return;
                 };
@@ -830,11 +863,15 @@ impl<'w, 'a> Walker<'w, 'a> {
             return;
         }
         let mut params = HashMap::new();
+        let mut scoped = HashMap::new();
         for (i, p) in func.params.iter().enumerate() {
             // Parameters left to their default are evaluated in the helper's
             // own module (by `walk_function`).
             if let Some(a) = c.args.get(i).or_else(|| c.keyword(&p.name)) {
                 let v = self.eval(a);
+                if let Some(k) = self.scoped_key(a) {
+                    scoped.insert(p.name.clone(), k);
+                }
                 params.insert(p.name.clone(), v);
             } else if p.default.is_none() {
                 params.insert(p.name.clone(), Val::Unknown);
@@ -845,7 +882,7 @@ impl<'w, 'a> Walker<'w, 'a> {
             mi,
             &func,
             None,
-            params,
+            (params, scoped),
             self.function_scoped,
             self.depth + 1,
             outer.as_ref(),
@@ -855,10 +892,15 @@ impl<'w, 'a> Walker<'w, 'a> {
             if h.api.as_deref().is_some_and(|a| self.patched(a)) {
                 continue;
             }
-            h.latent |= latent;
+            // A file a fixture made is the tests' own state, whoever writes it.
+            h.latent |= latent && !h.key.as_deref().is_some_and(is_fixture_file);
             h.module = self.mi;
             h.span = span;
-            h.message = format!("{} (in helper `{}`)", h.message, func.name);
+            // One note for the whole chain: `(in helper `outer` → `inner`)`.
+            h.message = match h.message.split_once(" (in helper `") {
+                Some((head, tail)) => format!("{head} (in helper `{}` → `{tail}", func.name),
+                None => format!("{} (in helper `{}`)", h.message, func.name),
+            };
             if h.effect == Effect::Order {
                 if let Some(k) = &h.key {
                     if key_matches_any(k, self.mitigating.iter().map(String::as_str)) {

@@ -32,8 +32,9 @@ pub enum Obj {
     Singleton(String),
     /// A `logging.Logger`: process-wide, whatever variable holds it.
     Logger,
-    /// A fresh instance of one of the project's classes.
-    Instance(ClassRef),
+    /// A fresh instance of one of the project's classes, with the shared
+    /// objects its constructor stored on it: (attribute, shared key).
+    Instance(ClassRef, Vec<(String, String)>),
     /// The receiver (`self`/`cls`) of the method being summarised, or a
     /// part of it.
     SelfRef,

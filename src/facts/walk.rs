@@ -57,6 +57,7 @@ impl<'w, 'a> Walker<'w, 'a> {
             StmtKind::Assign { targets, value } => {
                 self.scan(value);
                 let v = self.eval(value);
+                self.bind_scoped(targets, value);
                 for t in targets {
                     self.environ_assignment(t, value, &v, s.span);
                 }
@@ -68,6 +69,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                 if let Some(value) = value {
                     self.scan(value);
                     let v = self.eval(value);
+                    self.bind_scoped(std::slice::from_ref(target), value);
                     self.assign(target, v, s.span);
                 }
             }
@@ -114,6 +116,9 @@ impl<'w, 'a> Walker<'w, 'a> {
                 if let Some(p) = produced {
                     let v = self.eval(p);
                     self.out.value.get_or_insert(v);
+                    if let Some(k) = self.scoped_key(p) {
+                        self.out.scoped_value.get_or_insert(k);
+                    }
                 }
             }
             StmtKind::With { items, body } => {
@@ -275,7 +280,7 @@ impl<'w, 'a> Walker<'w, 'a> {
         let base_val = self.eval(base);
         match &base_val {
             Val::Obj(Obj::SelfRef) => {
-                self.out.mutates_self = true;
+                self.mutate_self_part(base);
                 return;
             }
             Val::Container(key) if key.starts_with("fixtureobj:") => {
@@ -376,6 +381,49 @@ impl<'w, 'a> Walker<'w, 'a> {
         self.container_write(base, span);
     }
 
+    /// `x = <expr>`: whether `x` now holds (a path in) a scope-wide fixture file.
+    pub(super) fn bind_scoped(&mut self, targets: &[Expr], value: &Expr) {
+        let key = self.scoped_key(value);
+        for t in targets {
+            if let ExprKind::Name(n) = &t.kind {
+                match &key {
+                    Some(k) => self.scoped.insert(n.clone(), k.clone()),
+                    None => self.scoped.remove(n),
+                };
+            }
+        }
+    }
+
+    /// The `fixturefile:` key of a path built from a local that holds a file
+    /// or directory a broad-scoped fixture made for its whole scope
+    /// (`str(data_file)`, `data_dir / "rows.json"`).
+    pub(super) fn scoped_key(&self, e: &Expr) -> Option<String> {
+        if self.scoped.is_empty() {
+            return None;
+        }
+        match &e.kind {
+            ExprKind::Name(n) => self.scoped.get(n).cloned(),
+            ExprKind::Lambda { .. } => None,
+            _ => e.children().into_iter().find_map(|c| self.scoped_key(c)),
+        }
+    }
+
+    /// A write into the file (or directory) a broad-scoped fixture created
+    /// once for its scope: the next test of the scope on the worker reads
+    /// what this one left.
+    pub(super) fn scoped_write(&mut self, key: &str, verb: &str, span: Span) {
+        let id = key.trim_start_matches("fixturefile:");
+        let shown = id.rsplit_once("::").map_or(id, |(_, tail)| tail);
+        self.hazard(
+            "ISO703",
+            Some(key.to_string()),
+            Effect::Order,
+            span,
+            format!("{verb} the path the broad-scoped fixture `{shown}` made once for every test in its scope (its file, or a file in its directory); later tests on the same worker find what this one left"),
+            "give the test its own copy (a function-scoped fixture copying the file into `tmp_path`), or restore the file in a yield fixture's teardown",
+        );
+    }
+
     pub(super) fn shared_fixture_mutation(&mut self, key: &str, verb: &str, span: Span) {
         // `fixtureobj:tests/x.py::tr.stats` -> the fixture `tr`.
         let id = key.trim_start_matches("fixtureobj:");
@@ -399,7 +447,7 @@ impl<'w, 'a> Walker<'w, 'a> {
         }
         match self.eval(base) {
             Val::Obj(Obj::SelfRef) => {
-                self.out.mutates_self = true;
+                self.mutate_self_part(base);
                 return;
             }
             // A part of a shared object, or a local alias of one.
@@ -598,6 +646,14 @@ impl<'w, 'a> Walker<'w, 'a> {
                             .reads
                             .insert(format!("state:{}.{}", self.module.dotted, n));
                     }
+                } else if let Some(k) = self.scoped.get(n) {
+                    // The file a broad-scoped fixture made for its scope.
+                    let k = k.clone();
+                    self.out.reads.insert(k);
+                } else if let Some(Val::Obj(Obj::Instance(_, held))) = self.locals.get(n) {
+                    // Using an instance reads the shared objects it holds.
+                    let keys: Vec<String> = held.iter().map(|(_, k)| k.clone()).collect();
+                    self.out.reads.extend(keys);
                 } else if let Some(Val::Container(k)) = self.locals.get(n) {
                     // Using a shared object is no dependency; its attributes
                     // are read in `read_attr`.
@@ -795,8 +851,9 @@ impl<'w, 'a> Walker<'w, 'a> {
             self.out.dynamic_fixture_calls.push(span);
         }
 
-        // Helpers defined in the suite.
-        if method.is_none() {
+        // Helpers defined in the suite, called by name or through their
+        // module (`helpers.write_rows(...)`).
+        if method.is_none() || matches!(c.func.kind, ExprKind::Attribute { .. }) {
             self.inline_helper(c, &q, span);
         }
         // Objects of the project's classes, and objects every test shares.

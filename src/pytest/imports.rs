@@ -10,6 +10,8 @@ use crate::python::ir::{Expr, ExprKind, Stmt, StmtKind};
 pub struct Imports {
     /// local name -> qualified name (`pt` -> `pytest`, `mock` -> `unittest.mock`).
     map: HashMap<String, String>,
+    /// Dotted modules `import a.b.c` loads beyond the name it binds (`a`).
+    submodules: Vec<String>,
 }
 
 impl Imports {
@@ -41,9 +43,12 @@ impl Imports {
                             self.map.insert(as_.clone(), a.name.clone());
                         }
                         None => {
-                            // `import a.b` binds `a`.
+                            // `import a.b` binds `a`, and loads `a.b`.
                             let first = a.name.split('.').next().unwrap_or(&a.name);
                             self.map.insert(first.to_string(), first.to_string());
+                            if a.name.contains('.') && !self.submodules.contains(&a.name) {
+                                self.submodules.push(a.name.clone());
+                            }
                         }
                     }
                 }
@@ -83,6 +88,11 @@ impl Imports {
     }
 
     /// Every (local name, qualified name) pair.
+    /// The dotted modules `import a.b.c` statements load (`a.b.c`).
+    pub fn submodules(&self) -> impl Iterator<Item = &str> {
+        self.submodules.iter().map(String::as_str)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }

@@ -52,6 +52,8 @@ pub struct Settings {
     pub catalog: Vec<PathBuf>,
     /// `timeout`: `run`'s per-test limit in seconds; None = no limit.
     pub timeout: Option<f64>,
+    /// `baseline`: `check` reports only findings this file does not hold.
+    pub baseline: Option<PathBuf>,
     pub scheduler: SchedulerSettings,
 }
 
@@ -67,6 +69,7 @@ impl Default for Settings {
             shared_paths: Vec::new(),
             catalog: Vec::new(),
             timeout: None,
+            baseline: None,
             scheduler: SchedulerSettings::default(),
         }
     }

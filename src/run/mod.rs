@@ -416,6 +416,9 @@ fn probe(python: &Path, root: &Path) -> Result<(bool, bool), RunError> {
 }
 
 fn header(line: &str) {
+    if crate::app::quiet() {
+        return;
+    }
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "isoaudit: {line}");
     let _ = stdout.flush();

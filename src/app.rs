@@ -174,9 +174,12 @@ pub fn analyse(command: &str, common: &Common, opts: &AnalyzeOptions) -> Result<
 
 /// A file path as the user would type it from the current directory.
 fn shown_path(path: &Path) -> String {
-    let cwd = std::env::current_dir().unwrap_or_default();
-    match path.strip_prefix(&cwd) {
-        Ok(rel) => rel.display().to_string(),
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| md::normalize(p));
+    match std::env::current_dir() {
+        Ok(cwd) => match crate::walk::relative(&canonical(&cwd), &canonical(path)) {
+            rel if rel.is_empty() => ".".into(),
+            rel => rel,
+        },
         Err(_) => path.display().to_string(),
     }
 }

@@ -7,6 +7,8 @@
 //! ([`pytest`]), then isoaudit's own settings ([`settings`]), and returns a
 //! [`Project`] or the first [`ConfigError`].
 
+#[cfg(test)]
+mod doc_check;
 mod error;
 pub mod ini;
 pub mod pytest;

@@ -156,7 +156,10 @@ pub fn analyse(command: &str, common: &Common, opts: &AnalyzeOptions) -> Result<
         };
         detail(command, &format!("[tool.isoaudit] from: {config}"));
         if let Some(ini) = &project.pytest.inifile {
-            detail(command, &format!("pytest options from: {}", shown.path(ini)));
+            detail(
+                command,
+                &format!("pytest options from: {}", shown.path(ini)),
+            );
         }
     }
     let analysis = analyze(project, &common.paths, opts);
@@ -421,7 +424,10 @@ fn check(args: &CheckArgs) -> anyhow::Result<u8> {
         if n == 0 {
             note(&format!("No fixes available{more}."));
         } else {
-            note(&format!("Would fix {}{more}.", plural(n, "finding", "findings")));
+            note(&format!(
+                "Would fix {}{more}.",
+                plural(n, "finding", "findings")
+            ));
         }
         if rejected > 0 {
             writeln!(
@@ -468,7 +474,10 @@ fn check(args: &CheckArgs) -> anyhow::Result<u8> {
         let baseline = Baseline::from_findings(&findings);
         let target = from_cwd(path);
         if let Err(e) = report::write_atomic(&target, &baseline.to_json()) {
-            eprintln!("isoaudit check: error: --write-baseline {}: {e:#}", path.display());
+            eprintln!(
+                "isoaudit check: error: --write-baseline {}: {e:#}",
+                path.display()
+            );
             return Ok(EXIT_ERROR);
         }
         note(&format!(
@@ -584,7 +593,10 @@ fn check(args: &CheckArgs) -> anyhow::Result<u8> {
             h => format!(" ({h} more fixable with `--fix --unsafe-fixes`)"),
         };
         if fixed > 0 {
-            note(&format!("Fixed {}{more}.", plural(fixed, "finding", "findings")));
+            note(&format!(
+                "Fixed {}{more}.",
+                plural(fixed, "finding", "findings")
+            ));
         } else if held_back > 0 {
             note(&format!("No fixes applied{more}."));
         }

@@ -195,8 +195,7 @@ impl Baseline {
             }
         }
         for (fingerprint, n) in left {
-            out.fixed
-                .extend(std::iter::repeat_n(fingerprint, n));
+            out.fixed.extend(std::iter::repeat_n(fingerprint, n));
         }
         out
     }
@@ -223,9 +222,27 @@ mod tests {
     #[test]
     fn lines_do_not_matter_and_counts_do() {
         let before = vec![
-            finding("ISO401", "tests/test_a.py", 3, "tests/test_a.py::t", "env:MODE"),
-            finding("ISO401", "tests/test_a.py", 9, "tests/test_a.py::t", "env:MODE"),
-            finding("ISO101", "tests/test_a.py", 5, "tests/test_a.py::u", "path:/tmp/x"),
+            finding(
+                "ISO401",
+                "tests/test_a.py",
+                3,
+                "tests/test_a.py::t",
+                "env:MODE",
+            ),
+            finding(
+                "ISO401",
+                "tests/test_a.py",
+                9,
+                "tests/test_a.py::t",
+                "env:MODE",
+            ),
+            finding(
+                "ISO101",
+                "tests/test_a.py",
+                5,
+                "tests/test_a.py::u",
+                "path:/tmp/x",
+            ),
         ];
         let base = Baseline::from_findings(&before);
         assert_eq!(base.len(), 3);
@@ -242,7 +259,13 @@ mod tests {
         assert_eq!((p.known, p.fixed.len()), (3, 0));
 
         let mut more = moved.clone();
-        more.push(finding("ISO401", "tests/test_a.py", 40, "tests/test_a.py::t", "env:MODE"));
+        more.push(finding(
+            "ISO401",
+            "tests/test_a.py",
+            40,
+            "tests/test_a.py::t",
+            "env:MODE",
+        ));
         let p = base.partition(&more);
         assert_eq!(p.new.len(), 1);
         assert_eq!(p.new[0].line, 40);
@@ -250,7 +273,10 @@ mod tests {
         let p = base.partition(&moved[..2]);
         assert_eq!(p.known, 2);
         assert_eq!(
-            p.fixed.iter().map(Fingerprint::describe).collect::<Vec<_>>(),
+            p.fixed
+                .iter()
+                .map(Fingerprint::describe)
+                .collect::<Vec<_>>(),
             vec!["ISO101 tests/test_a.py u path:/tmp/x"]
         );
     }
@@ -281,7 +307,9 @@ mod tests {
                 "is not an isoaudit baseline",
             ),
         ] {
-            let err = Baseline::parse(text, "ci/base.json").unwrap_err().to_string();
+            let err = Baseline::parse(text, "ci/base.json")
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(want), "{text}: {err}");
             assert!(err.contains("ci/base.json"), "{text}: {err}");
         }

@@ -163,12 +163,8 @@ fn output_file(value: &str) -> Result<(OutputFormat, PathBuf), String> {
             names()
         ));
     };
-    let format = OutputFormat::from_str(format.trim(), false).map_err(|_| {
-        format!(
-            "`{format}` is not an output format (formats: {})",
-            names()
-        )
-    })?;
+    let format = OutputFormat::from_str(format.trim(), false)
+        .map_err(|_| format!("`{format}` is not an output format (formats: {})", names()))?;
     if path.is_empty() {
         return Err("the PATH after `=` is empty".into());
     }

@@ -35,7 +35,10 @@ fn documented() -> Documented {
             key = None;
         } else if let Some(k) = line.strip_prefix("### ") {
             let k = (table.clone(), k.trim_matches('`').to_string());
-            assert!(out.insert(k.clone(), (String::new(), Vec::new())).is_none(), "{k:?} twice");
+            assert!(
+                out.insert(k.clone(), (String::new(), Vec::new())).is_none(),
+                "{k:?} twice"
+            );
             key = Some(k);
         } else if let (Some(d), Some(k)) = (line.strip_prefix("Default: "), &key) {
             out.get_mut(k).unwrap().0 = d.to_string();
@@ -97,7 +100,10 @@ fn the_configuration_page_has_every_key_and_its_default() {
     let want = defaults();
     let doc_keys: Vec<_> = doc.keys().collect();
     let code_keys: Vec<_> = want.keys().collect();
-    assert_eq!(doc_keys, code_keys, "docs/configuration.md and the code list different keys");
+    assert_eq!(
+        doc_keys, code_keys,
+        "docs/configuration.md and the code list different keys"
+    );
     for (k, default) in &want {
         let line = &doc[k].0;
         // The value, then an optional explanation in parentheses.
@@ -113,11 +119,18 @@ fn every_example_on_the_configuration_page_loads() {
     for ((table, key), (_, examples)) in documented() {
         assert!(!examples.is_empty(), "`{key}` in {table} has no example");
         for example in examples {
-            assert!(example.contains(&key), "`{key}`'s example does not set it:\n{example}");
+            assert!(
+                example.contains(&key),
+                "`{key}`'s example does not set it:\n{example}"
+            );
             std::fs::write(&path, &example).unwrap();
             let loaded = load_file(&path, dir.path());
             let settings = loaded.unwrap_or_else(|e| panic!("`{key}`: {e}\n{example}"));
-            assert_ne!(settings, Settings::default(), "`{key}`'s example changes nothing");
+            assert_ne!(
+                settings,
+                Settings::default(),
+                "`{key}`'s example changes nothing"
+            );
         }
     }
 }

@@ -1055,7 +1055,11 @@ fn resources(out: &mut String, cx: &Ctx) {
         out,
         "The {} largest {}, as resource → where it is used → the tests behind it:\n",
         drawn.len(),
-        if drawn.len() == 1 { "resource" } else { "resources" }
+        if drawn.len() == 1 {
+            "resource"
+        } else {
+            "resources"
+        }
     );
     out.push_str(&resource_flowchart(&drawn, FLOWCHART_TESTS));
     if order.len() > drawn.len() {
@@ -1566,7 +1570,8 @@ mod tests {
             .strip_prefix("```mermaid\nflowchart LR\n")
             .and_then(|b| b.strip_suffix("```\n"))
             .unwrap_or_else(|| panic!("fences: {chart}"));
-        let id_ok = |id: &str| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let id_ok =
+            |id: &str| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         let mut nodes = BTreeMap::new();
         let mut edges = Vec::new();
         for line in body.lines() {
@@ -1582,13 +1587,23 @@ mod tests {
             let label = shape
                 .strip_prefix("[\"")
                 .and_then(|l| l.strip_suffix("\"]"))
-                .or_else(|| shape.strip_prefix("([\"").and_then(|l| l.strip_suffix("\"])")))
+                .or_else(|| {
+                    shape
+                        .strip_prefix("([\"")
+                        .and_then(|l| l.strip_suffix("\"])"))
+                })
                 .unwrap_or_else(|| panic!("{line}"));
             assert!(!label.contains(['"', '<', '>', '\n']), "{line}");
-            assert!(nodes.insert(id.to_string(), label.to_string()).is_none(), "{line}");
+            assert!(
+                nodes.insert(id.to_string(), label.to_string()).is_none(),
+                "{line}"
+            );
         }
         for (a, b) in &edges {
-            assert!(nodes.contains_key(a) && nodes.contains_key(b), "{a} --> {b}");
+            assert!(
+                nodes.contains_key(a) && nodes.contains_key(b),
+                "{a} --> {b}"
+            );
         }
         (nodes, edges)
     }
@@ -1634,7 +1649,10 @@ mod tests {
         assert_eq!(nodes["r0o0m"], "2 more tests");
         assert_eq!(edges.iter().filter(|(a, _)| a == "r0o0").count(), 4);
         // A test behind two resources is one node with two edges in.
-        let two = format!("t_{}", crate::report::graph::mermaid_id("tests/a b.py::test_two"));
+        let two = format!(
+            "t_{}",
+            crate::report::graph::mermaid_id("tests/a b.py::test_two")
+        );
         assert_eq!(nodes[&two], "test_two");
         assert_eq!(edges.iter().filter(|(_, b)| *b == two).count(), 3);
         let tests = nodes.keys().filter(|k| k.starts_with("t_")).count();

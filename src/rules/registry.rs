@@ -381,7 +381,11 @@ mod tests {
             "docs/rules.md is out of date with rules/*.md: run `scripts/update-docs`"
         );
         for r in RULES {
-            assert!(want.contains(&format!("[{0}](../rules/{0}.md) | `{1}`", r.code, r.name)), "{}", r.code);
+            assert!(
+                want.contains(&format!("[{0}](../rules/{0}.md) | `{1}`", r.code, r.name)),
+                "{}",
+                r.code
+            );
         }
     }
 }

@@ -114,11 +114,7 @@ fn ms(t: f64, origin: f64) -> u64 {
 /// The chart (a fenced `mermaid` block) and the sentence that counts what
 /// it leaves out; empty when no phase ran.
 pub fn render(phases: &[PhaseTimeline]) -> String {
-    let Some(origin) = phases
-        .iter()
-        .map(|p| p.start)
-        .min_by(|a, b| a.total_cmp(b))
-    else {
+    let Some(origin) = phases.iter().map(|p| p.start).min_by(|a, b| a.total_cmp(b)) else {
         return String::new();
     };
     let mut out = String::new();
@@ -153,7 +149,11 @@ pub fn render(phases: &[PhaseTimeline]) -> String {
             for b in bars {
                 let start = ms(b.start, origin);
                 let end = ms(b.end, origin).max(start + 1);
-                let _ = writeln!(out, "  {} :{start}, {end}", text(&unit_name(&b.unit, b.tests)));
+                let _ = writeln!(
+                    out,
+                    "  {} :{start}, {end}",
+                    text(&unit_name(&b.unit, b.tests))
+                );
             }
         }
     }
@@ -210,11 +210,11 @@ mod tests {
                 continue;
             }
             let (name, meta) = line.split_once(" :").unwrap_or_else(|| panic!("{line}"));
-            assert!(!name.contains([':', '#', ';']) && !name.is_empty(), "{line}");
-            let nums: Vec<u64> = meta
-                .split(", ")
-                .filter_map(|p| p.parse().ok())
-                .collect();
+            assert!(
+                !name.contains([':', '#', ';']) && !name.is_empty(),
+                "{line}"
+            );
+            let nums: Vec<u64> = meta.split(", ").filter_map(|p| p.parse().ok()).collect();
             assert_eq!(nums.len(), 2, "{line}");
             assert!(nums[0] < nums[1], "{line}");
         }
@@ -259,8 +259,14 @@ mod tests {
         let t = tasks(&chart);
         assert_eq!(t[0], "  1 parallel :p0, 0, 4000");
         assert_eq!(t[1], "  3 serial :p1, 4500, 4501");
-        assert!(chart.contains("  test_x[a\u{2236}b\u{266f}c\u{037e}d] :200, 1200\n"), "{chart}");
-        assert!(chart.contains("  path\u{2236}/tmp/x (2 tests) :300, 2800\n"), "{chart}");
+        assert!(
+            chart.contains("  test_x[a\u{2236}b\u{266f}c\u{037e}d] :200, 1200\n"),
+            "{chart}"
+        );
+        assert!(
+            chart.contains("  path\u{2236}/tmp/x (2 tests) :300, 2800\n"),
+            "{chart}"
+        );
         assert!(chart.contains("  section 1 parallel gw1\n"), "{chart}");
         assert!(!chart.contains("Not drawn"), "{chart}");
         assert_eq!(render(&[]), "");
@@ -288,9 +294,15 @@ mod tests {
         }];
         let chart = render(&phases);
         assert_well_formed(&chart);
-        let sections = chart.lines().filter(|l| l.starts_with("  section 1")).count();
+        let sections = chart
+            .lines()
+            .filter(|l| l.starts_with("  section 1"))
+            .count();
         assert_eq!(sections, MAX_WORKERS);
-        assert!(chart.contains("section 1 parallel gw0\n"), "the busiest: {chart}");
+        assert!(
+            chart.contains("section 1 parallel gw0\n"),
+            "the busiest: {chart}"
+        );
         assert_eq!(tasks(&chart).len(), 1 + MAX_WORKERS * MAX_BARS);
         // The shortest two of each drawn worker are left out.
         assert!(!chart.contains("  test_0 :"), "{chart}");

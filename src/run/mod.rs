@@ -847,7 +847,13 @@ fn run_steps(
         let code = exit_code(finished.status);
         let collected: Collected = read_json(&work.join(format!("collected-{tag}.json")));
         let mut cases = read_cases(&junit, &collected.selected);
-        timeline.push(phase_timeline(step.label(), started, wall, &cases, &unit_of));
+        timeline.push(phase_timeline(
+            step.label(),
+            started,
+            wall,
+            &cases,
+            &unit_of,
+        ));
         let events = phase_events(work, &tag, step.label(), opts.timeout);
         for e in &events.collection_errors {
             if !collection_errors.iter().any(|c| c.path == e.path) {

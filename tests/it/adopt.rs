@@ -72,7 +72,9 @@ fn a_baseline_holds_todays_findings_through_line_moves() {
     let wrote = isoaudit(d, &["check", "--write-baseline", "ci/baseline.json"]);
     assert_eq!(wrote.status.code(), Some(0), "{}", stderr(&wrote));
     assert!(
-        stderr(&wrote).contains(&format!("Wrote {today} findings to the baseline ci/baseline.json")),
+        stderr(&wrote).contains(&format!(
+            "Wrote {today} findings to the baseline ci/baseline.json"
+        )),
         "{}",
         stderr(&wrote)
     );
@@ -103,7 +105,10 @@ fn a_baseline_holds_todays_findings_through_line_moves() {
         &["check", "--write-baseline", "../ci/again.json"],
     );
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
-    assert_eq!(std::fs::read_to_string(d.join("ci/again.json")).unwrap(), text);
+    assert_eq!(
+        std::fs::read_to_string(d.join("ci/again.json")).unwrap(),
+        text
+    );
 
     let known = isoaudit(d, &["check", "--baseline", "ci/baseline.json"]);
     assert_eq!(known.status.code(), Some(0), "{}", stderr(&known));
@@ -126,7 +131,13 @@ fn a_baseline_holds_todays_findings_through_line_moves() {
     }
     let moved = isoaudit(
         d,
-        &["check", "--baseline", "ci/baseline.json", "--output-format", "concise"],
+        &[
+            "check",
+            "--baseline",
+            "ci/baseline.json",
+            "--output-format",
+            "concise",
+        ],
     );
     assert_eq!(moved.status.code(), Some(0), "{}", stdout(&moved));
     assert!(concise(&moved).is_empty(), "{}", stdout(&moved));
@@ -148,12 +159,21 @@ fn a_baseline_reports_new_findings_and_counts_fixed_ones() {
     });
     let o = isoaudit(
         d,
-        &["check", "--baseline", "baseline.json", "--output-format", "concise"],
+        &[
+            "check",
+            "--baseline",
+            "baseline.json",
+            "--output-format",
+            "concise",
+        ],
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let new = concise(&o);
     assert_eq!(new.len(), 1, "{}", stdout(&o));
-    assert!(new[0].contains("ISO401") && new[0].contains("ISOAUDIT_NEW"), "{new:?}");
+    assert!(
+        new[0].contains("ISO401") && new[0].contains("ISOAUDIT_NEW"),
+        "{new:?}"
+    );
     assert!(stdout(&o).contains("Found 1 finding."), "{}", stdout(&o));
     let err = stderr(&o);
     assert!(
@@ -195,7 +215,10 @@ fn the_config_names_the_baseline_and_a_broken_one_is_an_error() {
     let o = isoaudit(d, &["check"]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
-    assert!(err.contains("`ci/base.json` is not an isoaudit baseline"), "{err}");
+    assert!(
+        err.contains("`ci/base.json` is not an isoaudit baseline"),
+        "{err}"
+    );
     assert!(err.contains("--write-baseline ci/base.json"), "{err}");
 
     let o = isoaudit(d, &["check", "--baseline", "nowhere.json"]);
@@ -207,7 +230,16 @@ fn the_config_names_the_baseline_and_a_broken_one_is_an_error() {
     );
     assert!(stdout(&o).is_empty());
 
-    let o = isoaudit(d, &["check", "--baseline", "a.json", "--write-baseline", "b.json"]);
+    let o = isoaudit(
+        d,
+        &[
+            "check",
+            "--baseline",
+            "a.json",
+            "--write-baseline",
+            "b.json",
+        ],
+    );
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -229,7 +261,10 @@ fn one_run_writes_every_output_file_as_its_format_prints_alone() {
         ],
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stdout(&o).contains("ISO101 hardcoded-temp-path"), "full on stdout");
+    assert!(
+        stdout(&o).contains("ISO101 hardcoded-temp-path"),
+        "full on stdout"
+    );
     for (format, file) in [
         ("sarif", "out/isoaudit.sarif"),
         ("json", "out/isoaudit.json"),
@@ -267,7 +302,13 @@ fn one_run_writes_every_output_file_as_its_format_prints_alone() {
     assert_eq!(base.status.code(), Some(0));
     let o = isoaudit(
         d,
-        &["check", "--baseline", "b.json", "--output-file", "json=out/isoaudit.json"],
+        &[
+            "check",
+            "--baseline",
+            "b.json",
+            "--output-file",
+            "json=out/isoaudit.json",
+        ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let json: serde_json::Value =
@@ -282,12 +323,20 @@ fn a_bad_output_file_is_a_usage_error_naming_it() {
     let d = suite.path();
     let o = isoaudit(d, &["check", "--output-file", "xml=out.xml"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("`xml` is not an output format"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`xml` is not an output format"),
+        "{}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains("sarif"), "{}", stderr(&o));
 
     let o = isoaudit(d, &["check", "--output-file", "out.sarif"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("expected `FORMAT=PATH`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("expected `FORMAT=PATH`"),
+        "{}",
+        stderr(&o)
+    );
 
     std::fs::write(d.join("plain"), "a file, not a directory").unwrap();
     let o = isoaudit(d, &["check", "--output-file", "sarif=plain/x.sarif"]);
@@ -330,14 +379,22 @@ fn colour_follows_the_flag_then_no_color() {
     let has_escape = |o: &Output| o.stdout.contains(&0x1b);
     // Piped stdout: `auto` colours nothing.
     assert!(!has_escape(&isoaudit_env(&etl, &["check"], &[])));
-    assert!(has_escape(&isoaudit_env(&etl, &["check", "--color", "always"], &[])));
+    assert!(has_escape(&isoaudit_env(
+        &etl,
+        &["check", "--color", "always"],
+        &[]
+    )));
     // An explicit flag wins over NO_COLOR; `never` wins over everything.
     assert!(has_escape(&isoaudit_env(
         &etl,
         &["--color=always", "check"],
         &[("NO_COLOR", "1")]
     )));
-    assert!(!has_escape(&isoaudit_env(&etl, &["check", "--color", "never"], &[])));
+    assert!(!has_escape(&isoaudit_env(
+        &etl,
+        &["check", "--color", "never"],
+        &[]
+    )));
     let bad = isoaudit(&etl, &["check", "--color", "sometimes"]);
     assert_eq!(bad.status.code(), Some(2));
 }
@@ -353,15 +410,25 @@ fn quiet_and_verbose_change_stderr_only() {
     assert_eq!(plain.stdout, verbose.stdout);
     let v = stderr(&verbose);
     assert!(v.contains("isoaudit check: rootdir: ."), "{v}");
-    assert!(v.contains("isoaudit check: pytest options from: pyproject.toml"), "{v}");
-    assert!(v.contains("isoaudit check: read ") && v.contains(" tests"), "{v}");
+    assert!(
+        v.contains("isoaudit check: pytest options from: pyproject.toml"),
+        "{v}"
+    );
+    assert!(
+        v.contains("isoaudit check: read ") && v.contains(" tests"),
+        "{v}"
+    );
 
     let report = isoaudit(d, &["report", "--quiet"]);
     assert_eq!(report.status.code(), Some(0));
     assert!(stderr(&report).is_empty(), "{}", stderr(&report));
     assert!(d.join("docs/test-isolation-audit.md").is_file());
     let loud = isoaudit(d, &["report", "-o", "docs/again.md"]);
-    assert!(stderr(&loud).contains("wrote docs/again.md"), "{}", stderr(&loud));
+    assert!(
+        stderr(&loud).contains("wrote docs/again.md"),
+        "{}",
+        stderr(&loud)
+    );
 
     let both = isoaudit(d, &["check", "-q", "-v"]);
     assert_eq!(both.status.code(), Some(2));
@@ -383,10 +450,19 @@ fn every_command_that_reads_config_takes_config() {
     std::fs::write(&config, "select = [\"ISO2\"]\n").unwrap();
     let o = isoaudit(
         &repo().join("fixtures/suites/etl"),
-        &["check", "--output-format", "concise", "--config", config.to_str().unwrap()],
+        &[
+            "check",
+            "--output-format",
+            "concise",
+            "--config",
+            config.to_str().unwrap(),
+        ],
     );
     let lines = concise(&o);
-    assert!(!lines.is_empty() && lines.iter().all(|l| l.contains(" ISO2")), "{lines:?}");
+    assert!(
+        !lines.is_empty() && lines.iter().all(|l| l.contains(" ISO2")),
+        "{lines:?}"
+    );
 }
 
 #[test]
@@ -438,10 +514,16 @@ fn the_build_script_falls_back_without_git() {
     std::fs::create_dir_all(&tarball).unwrap();
     std::fs::copy(repo().join("build.rs"), tarball.join("build.rs")).unwrap();
     let out = run(&tarball, None);
-    assert!(out.contains("cargo:rustc-env=ISOAUDIT_VERSION=9.8.7\n"), "{out}");
+    assert!(
+        out.contains("cargo:rustc-env=ISOAUDIT_VERSION=9.8.7\n"),
+        "{out}"
+    );
     assert!(!out.contains("HEAD"), "{out}");
     let out = run(&tarball, Some("abc1234"));
-    assert!(out.contains("cargo:rustc-env=ISOAUDIT_VERSION=9.8.7 (abc1234)\n"), "{out}");
+    assert!(
+        out.contains("cargo:rustc-env=ISOAUDIT_VERSION=9.8.7 (abc1234)\n"),
+        "{out}"
+    );
 
     let in_git = Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
@@ -460,7 +542,10 @@ fn the_build_script_falls_back_without_git() {
             .lines()
             .find(|l| l.starts_with("cargo:rerun-if-changed=") && l.ends_with("HEAD"))
             .unwrap_or_else(|| panic!("HEAD is not watched: {out}"));
-        assert!(Path::new(head_line.split_once('=').unwrap().1).is_file(), "{out}");
+        assert!(
+            Path::new(head_line.split_once('=').unwrap().1).is_file(),
+            "{out}"
+        );
     }
 }
 
@@ -471,7 +556,10 @@ fn completions_for_every_shell() {
         assert_eq!(o.status.code(), Some(0), "{shell}: {}", stderr(&o));
         let script = stdout(&o);
         assert!(script.contains("isoaudit"), "{shell}");
-        assert!(script.contains("baseline"), "{shell}: check's options are completed");
+        assert!(
+            script.contains("baseline"),
+            "{shell}: check's options are completed"
+        );
         assert!(script.contains("completions"), "{shell}");
     }
     let bash = isoaudit(&repo(), &["completions", "bash"]);

@@ -45,7 +45,7 @@ fn git_commit() -> Option<String> {
     // git checkout must not report that checkout's commit.
     let top = PathBuf::from(git(&["rev-parse", "--show-toplevel"])?);
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR")?);
-    if same(&top, &manifest).is_none() {
+    if !same(&top, &manifest) {
         return None;
     }
     let commit = git(&["rev-parse", "--short", "HEAD"])?;
@@ -64,6 +64,6 @@ fn git_commit() -> Option<String> {
     Some(commit)
 }
 
-fn same(a: &Path, b: &Path) -> Option<()> {
-    (a.canonicalize().ok()? == b.canonicalize().ok()?).then_some(())
+fn same(a: &Path, b: &Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
 }

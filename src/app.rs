@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::baseline::Baseline;
 use crate::cli::{
-    CheckArgs, Cli, Command, Common, GraphArgs, GraphFormat, OutputFormat, ReportArgs, RuleArgs,
+    CheckArgs, Cli, ColorChoice, Command, Common, CompletionsArgs, GlobalArgs, GraphArgs,
+    GraphFormat, OutputFormat, ReportArgs, RuleArgs, Shell,
 };
 use crate::config::{self, absolutize, strip_nodeid, Project};
 use crate::diagnostic::{sort_findings, Applicability, Finding, SourceMap, Summary};
@@ -24,9 +26,56 @@ pub const EXIT_CLEAN: u8 = 0;
 pub const EXIT_FINDINGS: u8 = 1;
 pub const EXIT_ERROR: u8 = 2;
 
+/// The global options, set once by [`main`]; library callers that never
+/// set them get the defaults (colour on a terminal, normal chatter).
+static UI: std::sync::OnceLock<GlobalArgs> = std::sync::OnceLock::new();
+
+fn ui() -> GlobalArgs {
+    UI.get().cloned().unwrap_or_default()
+}
+
+/// Whether `--quiet` was given: summaries, progress and warnings are left out.
+pub fn quiet() -> bool {
+    ui().quiet
+}
+
+/// Whether `--verbose` was given: what was read and how long it took.
+pub fn verbose() -> bool {
+    ui().verbose
+}
+
+/// A line of stderr chatter (a summary, a warning): left out with `--quiet`.
+pub fn note(line: &str) {
+    if !quiet() {
+        let _ = writeln!(std::io::stderr(), "{line}");
+    }
+}
+
+/// A `--verbose` line on stderr.
+pub fn detail(command: &str, line: &str) {
+    if verbose() {
+        let _ = writeln!(std::io::stderr(), "isoaudit {command}: {line}");
+    }
+}
+
+/// `--color`: `auto` colours a terminal unless `NO_COLOR` is set to
+/// something (no-color.org); `always` and `never` say so whatever the
+/// stream or the environment.
+fn color_for(is_terminal: bool) -> bool {
+    match ui().color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    }
+}
+
 /// Runs one command; returns the process exit code.
 pub fn main(cli: Cli) -> u8 {
+    let _ = UI.set(cli.global.clone());
     let result = match cli.command {
+        Command::Completions(args) => completions(&args),
         Command::Check(args) => check(&args),
         Command::Rule(args) => rule(&args),
         Command::Report(args) => report(&args),
@@ -64,7 +113,11 @@ fn written(result: std::io::Result<()>) -> std::io::Result<()> {
 }
 
 pub fn stdout_color() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+    color_for(std::io::stdout().is_terminal())
+}
+
+pub fn stderr_color() -> bool {
+    color_for(std::io::stderr().is_terminal())
 }
 
 /// A command-line path, absolute: relative ones are taken from the current
@@ -81,8 +134,7 @@ pub fn load_project(common: &Common) -> Result<Project, u8> {
     match config::load(&common.paths, common.config.as_deref()) {
         Ok(p) => Ok(p),
         Err(e) => {
-            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            let _ = output::print_error(&mut std::io::stderr(), &e, color);
+            let _ = output::print_error(&mut std::io::stderr(), &e, stderr_color());
             Err(EXIT_ERROR)
         }
     }
@@ -93,8 +145,46 @@ pub fn load_project(common: &Common) -> Result<Project, u8> {
 /// (pytest: "file or directory not found"), never an empty analysis.
 pub fn analyse(command: &str, common: &Common, opts: &AnalyzeOptions) -> Result<Analysis, u8> {
     check_paths(command, common)?;
+    let started = std::time::Instant::now();
     let project = load_project(common)?;
-    Ok(analyze(project, &common.paths, opts))
+    if verbose() {
+        let shown = Shown::new(&project.root);
+        detail(command, &format!("rootdir: {}", shown.root()));
+        let config = match &project.config_file {
+            Some(f) => shown_path(f),
+            None => "none (defaults)".into(),
+        };
+        detail(command, &format!("[tool.isoaudit] from: {config}"));
+        if let Some(ini) = &project.pytest.inifile {
+            detail(
+                command,
+                &format!("pytest options from: {}", shown.path(ini)),
+            );
+        }
+    }
+    let analysis = analyze(project, &common.paths, opts);
+    detail(
+        command,
+        &format!(
+            "read {} in {:.2}s: {}",
+            plural(analysis.files, "file", "files"),
+            started.elapsed().as_secs_f64(),
+            plural(analysis.test_count(), "test", "tests")
+        ),
+    );
+    Ok(analysis)
+}
+
+/// A file path as the user would type it from the current directory.
+fn shown_path(path: &Path) -> String {
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| md::normalize(p));
+    match std::env::current_dir() {
+        Ok(cwd) => match crate::walk::relative(&canonical(&cwd), &canonical(path)) {
+            rel if rel.is_empty() => ".".into(),
+            rel => rel,
+        },
+        Err(_) => path.display().to_string(),
+    }
 }
 
 /// Every path given must exist (a nodeid's file part, for `a.py::test_x`).
@@ -183,7 +273,7 @@ pub fn no_tests_message(analysis: &Analysis, common: &Common) -> Option<String> 
 fn warn_if_no_tests(command: &str, analysis: &Analysis, common: &Common) -> bool {
     match no_tests_message(analysis, common) {
         Some(m) => {
-            eprintln!("isoaudit {command}: warning: {m}");
+            note(&format!("isoaudit {command}: warning: {m}"));
             true
         }
         None => false,
@@ -295,6 +385,9 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 fn check(args: &CheckArgs) -> anyhow::Result<u8> {
+    if let Err(code) = check_output_files(args) {
+        return Ok(code);
+    }
     let analysis = match analyse("check", &args.common, &AnalyzeOptions::default()) {
         Ok(a) => a,
         Err(code) => return Ok(code),
@@ -329,9 +422,12 @@ fn check(args: &CheckArgs) -> anyhow::Result<u8> {
             ),
         };
         if n == 0 {
-            writeln!(err, "No fixes available{more}.")?;
+            note(&format!("No fixes available{more}."));
         } else {
-            writeln!(err, "Would fix {}{more}.", plural(n, "finding", "findings"))?;
+            note(&format!(
+                "Would fix {}{more}.",
+                plural(n, "finding", "findings")
+            ));
         }
         if rejected > 0 {
             writeln!(
@@ -374,17 +470,69 @@ fn check(args: &CheckArgs) -> anyhow::Result<u8> {
         }
     }
 
+    if let Some(path) = &args.write_baseline {
+        let baseline = Baseline::from_findings(&findings);
+        let target = from_cwd(path);
+        if let Err(e) = report::write_atomic(&target, &baseline.to_json()) {
+            eprintln!(
+                "isoaudit check: error: --write-baseline {}: {e:#}",
+                path.display()
+            );
+            return Ok(EXIT_ERROR);
+        }
+        note(&format!(
+            "Wrote {} to the baseline {}.",
+            plural(baseline.len(), "finding", "findings"),
+            path.display()
+        ));
+        return Ok(EXIT_CLEAN);
+    }
+
+    // The command line's `--baseline` is taken from the current directory,
+    // the config's `baseline` from the config file's.
+    let baseline_file = args
+        .baseline
+        .as_ref()
+        .map(|p| (from_cwd(p), p.display().to_string()))
+        .or_else(|| {
+            analysis
+                .project
+                .settings
+                .baseline
+                .as_ref()
+                .map(|p| (p.clone(), shown_path(p)))
+        });
+    let mut partition = None;
+    if let Some((path, shown_file)) = &baseline_file {
+        let baseline = match Baseline::load(path, shown_file) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("isoaudit check: error: {e}");
+                return Ok(EXIT_ERROR);
+            }
+        };
+        detail(
+            "check",
+            &format!(
+                "baseline {shown_file}: {}",
+                plural(baseline.len(), "known finding", "known findings")
+            ),
+        );
+        let split = baseline.partition(&findings);
+        findings = split.new.clone();
+        partition = Some((shown_file.clone(), split));
+    }
+
     let summary = Summary {
         files: analysis.files,
         tests: analysis.test_count(),
         findings: findings.len(),
         parse_errors: findings.iter().filter(|f| f.code == "ISO001").count(),
     };
-    let color = stdout_color() && args.output_format == OutputFormat::Full;
     let root = shown.root();
     let opts = OutputOptions {
         format: args.output_format,
-        color,
+        color: stdout_color() && args.output_format == OutputFormat::Full,
         statistics: args.statistics,
         show_fixes: false,
         tool_version: env!("CARGO_PKG_VERSION"),
@@ -393,14 +541,47 @@ fn check(args: &CheckArgs) -> anyhow::Result<u8> {
         root: &root,
     };
     let printed = shown.findings(&findings);
+    let sources = shown.sources(analysis.sources());
+    // The files first: one that cannot be written is a usage error before
+    // anything is printed.
+    for (format, path) in &args.output_file {
+        let mut buf = Vec::new();
+        let file_opts = OutputOptions {
+            format: *format,
+            color: false,
+            ..opts
+        };
+        output::print_findings(&mut buf, &printed, &sources, &summary, &file_opts)?;
+        let text = String::from_utf8_lossy(&buf);
+        if let Err(e) = report::write_atomic(&from_cwd(path), &text) {
+            eprintln!(
+                "isoaudit check: error: --output-file {}={}: {e:#}",
+                format_name(*format),
+                path.display()
+            );
+            return Ok(EXIT_ERROR);
+        }
+        detail(
+            "check",
+            &format!("wrote {} to {}", format_name(*format), path.display()),
+        );
+    }
     written(output::print_findings(
         &mut stdout,
         &printed,
-        &shown.sources(analysis.sources()),
+        &sources,
         &summary,
         &opts,
     ))?;
     written(stdout.flush())?;
+    if let Some((shown_file, split)) = &partition {
+        note(&baseline_line(shown_file, split));
+        if !quiet() {
+            for f in &split.fixed {
+                writeln!(err, "  fixed: {}", f.describe())?;
+            }
+        }
+    }
     if args.fix {
         let held_back = if args.unsafe_fixes {
             0
@@ -412,9 +593,12 @@ fn check(args: &CheckArgs) -> anyhow::Result<u8> {
             h => format!(" ({h} more fixable with `--fix --unsafe-fixes`)"),
         };
         if fixed > 0 {
-            writeln!(err, "Fixed {}{more}.", plural(fixed, "finding", "findings"))?;
+            note(&format!(
+                "Fixed {}{more}.",
+                plural(fixed, "finding", "findings")
+            ));
         } else if held_back > 0 {
-            writeln!(err, "No fixes applied{more}.")?;
+            note(&format!("No fixes applied{more}."));
         }
     }
     Ok(if findings.is_empty() || args.exit_zero {
@@ -422,6 +606,75 @@ fn check(args: &CheckArgs) -> anyhow::Result<u8> {
     } else {
         EXIT_FINDINGS
     })
+}
+
+fn format_name(format: OutputFormat) -> String {
+    use clap::ValueEnum;
+    format
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
+}
+
+/// The closing line for a baseline: what it holds back, and what of it the
+/// suite no longer has.
+fn baseline_line(shown_file: &str, split: &crate::baseline::Partition) -> String {
+    let fixed = match split.fixed.len() {
+        0 => String::new(),
+        n => format!(
+            "; {} fixed since (`--write-baseline {shown_file}` drops {})",
+            plural(n, "baselined finding", "baselined findings"),
+            if n == 1 { "it" } else { "them" }
+        ),
+    };
+    format!(
+        "Baseline {shown_file}: {} not shown{fixed}.",
+        plural(split.known, "known finding", "known findings")
+    )
+}
+
+/// `--output-file` targets are checked before the analysis: a directory,
+/// or a parent that cannot hold a new file, is a usage error naming it.
+fn check_output_files(args: &CheckArgs) -> Result<(), u8> {
+    for (format, path) in &args.output_file {
+        let target = from_cwd(path);
+        let problem = if target.is_dir() {
+            Some("it is a directory".to_string())
+        } else {
+            let dir = target
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."));
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| tempfile::NamedTempFile::new_in(&dir).map(drop))
+                .err()
+                .map(|e| format!("cannot write in `{}`: {e}", shown_path(&dir)))
+        };
+        if let Some(problem) = problem {
+            eprintln!(
+                "isoaudit check: error: --output-file {}={}: {problem}",
+                format_name(*format),
+                path.display()
+            );
+            return Err(EXIT_ERROR);
+        }
+    }
+    Ok(())
+}
+
+fn completions(args: &CompletionsArgs) -> anyhow::Result<u8> {
+    use clap::CommandFactory;
+    let shell = match args.shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+        Shell::Powershell => clap_complete::Shell::PowerShell,
+    };
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "isoaudit", &mut buf);
+    let mut out = std::io::stdout().lock();
+    written(out.write_all(&buf).and_then(|()| out.flush()))?;
+    Ok(EXIT_CLEAN)
 }
 
 fn rule(args: &RuleArgs) -> anyhow::Result<u8> {
@@ -657,7 +910,7 @@ fn report(args: &ReportArgs) -> anyhow::Result<u8> {
     if args.check {
         return Ok(match existing {
             Some(old) if old == text => {
-                eprintln!("isoaudit report: {shown} is up to date");
+                note(&format!("isoaudit report: {shown} is up to date"));
                 EXIT_CLEAN
             }
             Some(old) => {
@@ -688,15 +941,15 @@ fn report(args: &ReportArgs) -> anyhow::Result<u8> {
         });
     }
     if existing.as_deref() == Some(text.as_str()) {
-        eprintln!("isoaudit report: {shown} is already up to date");
+        note(&format!("isoaudit report: {shown} is already up to date"));
         return Ok(EXIT_CLEAN);
     }
     report::write_atomic(&path, &text)?;
     let n = analysis.verdicts.len();
-    eprintln!(
+    note(&format!(
         "isoaudit report: wrote {shown} ({n} test{})",
         if n == 1 { "" } else { "s" }
-    );
+    ));
     Ok(EXIT_CLEAN)
 }
 

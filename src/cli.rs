@@ -7,14 +7,42 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "isoaudit",
-    version,
+    version = VERSION,
     about = "Finds what keeps a pytest suite from running in parallel, and runs it in parallel safely.",
     long_about = None,
     after_help = "Examples:\n  isoaudit check tests/\n  isoaudit check --output-format github --select ISO1,ISO3 tests/\n  isoaudit check --diff tests/test_db.py\n  isoaudit report -o docs/test-isolation-audit.md\n  isoaudit plan --workers 4\n  isoaudit run --workers auto -- -x -q\n  isoaudit rule ISO101"
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--version`: the crate's version and, when `build.rs` could tell, the
+/// commit it was built from (`0.1.0 (1a2b3c4)`).
+pub const VERSION: &str = env!("ISOAUDIT_VERSION");
+
+/// Options of every command.
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// When to colour output: auto = on a terminal unless NO_COLOR is set.
+    #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Print findings, reports and errors only: no summaries, progress or warnings.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also say what was read and how long each step took (on stderr).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -31,6 +59,23 @@ pub enum Command {
     Graph(GraphArgs),
     /// Explain a rule, or list all rules.
     Rule(RuleArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell).
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
 }
 
 /// Options every analysing command shares.
@@ -89,6 +134,41 @@ pub struct CheckArgs {
     /// Print counts per rule instead of findings.
     #[arg(long)]
     pub statistics: bool,
+    /// Report only findings this baseline file does not hold (default:
+    /// `baseline` in [tool.isoaudit]).
+    #[arg(long, value_name = "FILE", conflicts_with = "write_baseline")]
+    pub baseline: Option<PathBuf>,
+    /// Record today's findings in FILE (for `--baseline`) and exit 0.
+    #[arg(long, value_name = "FILE", conflicts_with = "diff")]
+    pub write_baseline: Option<PathBuf>,
+    /// Also write the findings in FORMAT to PATH (repeatable), e.g.
+    /// `--output-file sarif=isoaudit.sarif --output-file github=annotations.txt`.
+    #[arg(long, value_name = "FORMAT=PATH", value_parser = output_file)]
+    pub output_file: Vec<(OutputFormat, PathBuf)>,
+}
+
+/// `FORMAT=PATH`, the format one of `--output-format`'s.
+fn output_file(value: &str) -> Result<(OutputFormat, PathBuf), String> {
+    let names = || {
+        OutputFormat::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value())
+            .map(|v| v.get_name().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some((format, path)) = value.split_once('=') else {
+        return Err(format!(
+            "expected `FORMAT=PATH`, e.g. `sarif=isoaudit.sarif` (formats: {})",
+            names()
+        ));
+    };
+    let format = OutputFormat::from_str(format.trim(), false)
+        .map_err(|_| format!("`{format}` is not an output format (formats: {})", names()))?;
+    if path.is_empty() {
+        return Err("the PATH after `=` is empty".into());
+    }
+    Ok((format, PathBuf::from(path)))
 }
 
 /// A rule code or prefix, checked against the registry so that a typo or

@@ -4,6 +4,7 @@
 //! facts -> classify. Rules, reports and the scheduler read the `Analysis`.
 
 pub mod app;
+pub mod baseline;
 pub mod classify;
 pub mod cli;
 pub mod config;

@@ -7,6 +7,8 @@
 //! ([`pytest`]), then isoaudit's own settings ([`settings`]), and returns a
 //! [`Project`] or the first [`ConfigError`].
 
+#[cfg(test)]
+mod doc_check;
 mod error;
 pub mod ini;
 pub mod pytest;
@@ -52,6 +54,8 @@ pub struct Settings {
     pub catalog: Vec<PathBuf>,
     /// `timeout`: `run`'s per-test limit in seconds; None = no limit.
     pub timeout: Option<f64>,
+    /// `baseline`: `check` reports only findings this file does not hold.
+    pub baseline: Option<PathBuf>,
     pub scheduler: SchedulerSettings,
 }
 
@@ -67,6 +71,7 @@ impl Default for Settings {
             shared_paths: Vec::new(),
             catalog: Vec::new(),
             timeout: None,
+            baseline: None,
             scheduler: SchedulerSettings::default(),
         }
     }

@@ -11,7 +11,7 @@ use super::pytest::{absolutize, parse_toml};
 use super::{SchedulerSettings, Settings};
 
 /// The keys of `[tool.isoaudit]`, in the order the help text lists them.
-pub const TOP_KEYS: [&str; 10] = [
+pub const TOP_KEYS: [&str; 11] = [
     "select",
     "extend-select",
     "ignore",
@@ -21,6 +21,7 @@ pub const TOP_KEYS: [&str; 10] = [
     "shared-paths",
     "catalog",
     "timeout",
+    "baseline",
     "scheduler",
 ];
 
@@ -161,6 +162,15 @@ fn parse_settings(
                     .collect()
             }
             "timeout" => settings.timeout = Some(timeout_seconds(&field, item)?),
+            "baseline" => match item.as_str() {
+                Some(s) if !s.is_empty() => settings.baseline = Some(absolutize(dir, Path::new(s))),
+                _ => {
+                    return Err(field.invalid(
+                        "expected a file path",
+                        Some("for example `baseline = \".isoaudit/baseline.json\"`".into()),
+                    ))
+                }
+            },
             "scheduler" => {
                 let Some(sched) = item.as_table_like() else {
                     return Err(field.invalid("expected a table", None));
@@ -474,6 +484,7 @@ heavy-markers = ["gpu", "use_real_models"]
 shared-paths = ["/srv/data"]
 catalog = ["catalogs/extra.toml"]
 timeout = 120.5
+baseline = "ci/baseline.json"
 
 [tool.isoaudit.per-file-ignores]
 "tests/legacy/*" = ["ISO4", "ISO101"]
@@ -497,6 +508,7 @@ rerun-failures-serially = false
         assert_eq!(s.shared_paths, vec!["/srv/data"]);
         assert_eq!(s.catalog, vec![dir.path().join("catalogs/extra.toml")]);
         assert_eq!(s.timeout, Some(120.5));
+        assert_eq!(s.baseline, Some(dir.path().join("ci/baseline.json")));
         assert_eq!(
             s.per_file_ignores,
             vec![(
@@ -624,6 +636,8 @@ rerun-failures-serially = false
             ("scheduler = 5\n", "5"),
             ("per-file-ignores = [\"x\"]\n", "[\"x\"]"),
             ("shared-paths = [\"\"]\n", "\"\""),
+            ("baseline = 3\n", "3"),
+            ("baseline = \"\"\n", "\"\""),
         ];
         for (body, expected) in cases {
             let (_d, r) = load_text("isoaudit.toml", body);

@@ -137,11 +137,16 @@ struct FindingReport<'a> {
 
 impl<'a> FindingReport<'a> {
     fn new(finding: &'a Finding, source: Option<&Arc<str>>, opts: &OutputOptions) -> Self {
-        let code = if has_safe_fix(finding) {
-            format!("{} [*]", finding.code)
-        } else {
-            finding.code.clone()
-        };
+        // `ISO101 hardcoded-shared-path [*]`: the name says what the code
+        // means without a lookup, as in clippy's and ruff's output.
+        let mut code = finding.code.clone();
+        if let Some(info) = (opts.rules)(&finding.code) {
+            code.push(' ');
+            code.push_str(&info.name);
+        }
+        if has_safe_fix(finding) {
+            code.push_str(" [*]");
+        }
         let (span, source) = match source {
             Some(src) => {
                 let (start, end) = clamp_span(src, finding.byte_range);

@@ -251,6 +251,11 @@ pub struct JunitCase {
     pub name: String,
     pub time: f64,
     pub outcome: Outcome,
+    /// When the test started (seconds since the epoch) and the process
+    /// that ran it, from the `isoaudit_start` / `isoaudit_worker`
+    /// properties `run`'s plugin records; `None` in other junit files.
+    pub start: Option<f64>,
+    pub worker: Option<String>,
 }
 
 /// Every `<testcase>` in `text`, in document order.
@@ -268,6 +273,11 @@ pub fn parse_junit(text: &str) -> Result<Vec<JunitCase>, String> {
             }
             Event::Empty(e) if e.name().as_ref() == b"testcase" => {
                 cases.push(case_of(&e)?);
+            }
+            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == b"property" => {
+                if let Some(case) = current.as_mut() {
+                    property_of(case, &e)?;
+                }
             }
             Event::Start(e) | Event::Empty(e) => {
                 if let Some(case) = current.as_mut() {
@@ -292,12 +302,44 @@ pub fn parse_junit(text: &str) -> Result<Vec<JunitCase>, String> {
     Ok(cases)
 }
 
+/// `<property name="isoaudit_start" value="..."/>` and its worker twin.
+fn property_of(case: &mut JunitCase, e: &BytesStart<'_>) -> Result<(), String> {
+    let mut name = String::new();
+    let mut value = String::new();
+    for attr in e.attributes() {
+        let attr = attr.map_err(|e| format!("invalid XML attribute: {e}"))?;
+        let text = attr
+            .unescape_value()
+            .map_err(|e| format!("invalid XML attribute value: {e}"))?
+            .into_owned();
+        match attr.key.as_ref() {
+            b"name" => name = text,
+            b"value" => value = text,
+            _ => {}
+        }
+    }
+    match name.as_str() {
+        "isoaudit_start" => {
+            case.start = value
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|t| t.is_finite() && *t >= 0.0)
+        }
+        "isoaudit_worker" if !value.is_empty() => case.worker = Some(value),
+        _ => {}
+    }
+    Ok(())
+}
+
 fn case_of(e: &BytesStart<'_>) -> Result<JunitCase, String> {
     let mut case = JunitCase {
         classname: String::new(),
         name: String::new(),
         time: 0.0,
         outcome: Outcome::Passed,
+        start: None,
+        worker: None,
     };
     for attr in e.attributes() {
         let attr = attr.map_err(|e| format!("invalid XML attribute: {e}"))?;

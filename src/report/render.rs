@@ -54,6 +54,8 @@ const NAMES: usize = 6;
 const MAX_ROWS: usize = 1000;
 /// Keys drawn in the resource flowchart.
 const FLOWCHART_KEYS: usize = 5;
+/// Tests drawn under each fixture (or the test bodies) in it.
+const FLOWCHART_TESTS: usize = 3;
 
 pub fn render(cx: &Ctx, planner: &Planner, input: &Input) -> String {
     let steps = steps::compute(cx, planner);
@@ -1016,40 +1018,114 @@ fn resources(out: &mut String, cx: &Ctx) {
     }
 
     // The largest groups, drawn.
-    let top: Vec<&(&String, &KeyInfo)> = order.iter().take(FLOWCHART_KEYS).collect();
+    let drawn: Vec<FlowKey> = order
+        .iter()
+        .take(FLOWCHART_KEYS)
+        .map(|(k, info)| {
+            let mut owners = Vec::new();
+            let mut bodies: BTreeSet<usize> = BTreeSet::new();
+            for (owner, tests) in &info.owners {
+                match owner {
+                    Owner::Fixture(f) => owners.push(FlowOwner {
+                        name: cx.fixture_name(*f).to_string(),
+                        tests: tests
+                            .iter()
+                            .map(|&i| (cx.a.verdicts[i].nodeid.clone(), cx.short(i)))
+                            .collect(),
+                    }),
+                    Owner::Test(_) => bodies.extend(tests.iter().copied()),
+                }
+            }
+            if !bodies.is_empty() {
+                owners.push(FlowOwner {
+                    name: "test bodies".into(),
+                    tests: bodies
+                        .iter()
+                        .map(|&i| (cx.a.verdicts[i].nodeid.clone(), cx.short(i)))
+                        .collect(),
+                });
+            }
+            FlowKey {
+                key: k.to_string(),
+                owners,
+            }
+        })
+        .collect();
     let _ = writeln!(
         out,
-        "The {} largest, as resource → where it is used → tests reached:\n",
-        plural(top.len(), "resource", "resources")
+        "The {} largest {}, as resource → where it is used → the tests behind it:\n",
+        drawn.len(),
+        if drawn.len() == 1 {
+            "resource"
+        } else {
+            "resources"
+        }
     );
-    out.push_str("```mermaid\nflowchart LR\n");
-    for (ki, (k, info)) in top.iter().enumerate() {
-        let _ = writeln!(out, "  r{ki}[\"{}\"]", mermaid_label(k));
-        let mut bodies: BTreeSet<usize> = BTreeSet::new();
-        let mut oi = 0;
-        for (owner, tests) in &info.owners {
-            match owner {
-                Owner::Fixture(f) => {
-                    let _ = writeln!(
-                        out,
-                        "  r{ki} --> r{ki}o{oi}[\"{}\"] --> r{ki}o{oi}n([\"{}\"])",
-                        mermaid_label(cx.fixture_name(*f)),
-                        plural(tests.len(), "test", "tests")
-                    );
-                    oi += 1;
-                }
-                Owner::Test(_) => bodies.extend(tests.iter().copied()),
+    out.push_str(&resource_flowchart(&drawn, FLOWCHART_TESTS));
+    if order.len() > drawn.len() {
+        let _ = writeln!(
+            out,
+            "{} not drawn (see the table above).",
+            plural(
+                order.len() - drawn.len(),
+                "smaller resource",
+                "smaller resources"
+            )
+        );
+    }
+    out.push('\n');
+}
+
+/// A resource in the flowchart and where its tests reach it.
+pub struct FlowKey {
+    pub key: String,
+    pub owners: Vec<FlowOwner>,
+}
+
+/// A fixture (or the test bodies) using a resource, with the tests behind
+/// it as (nodeid, short name).
+pub struct FlowOwner {
+    pub name: String,
+    pub tests: Vec<(String, String)>,
+}
+
+/// The fenced Mermaid flowchart of `keys`: resource → owner → tests, at
+/// most `max_tests` tests per owner and the rest counted in one node. A
+/// test reached through several resources is one node, so the groups that
+/// share tests are drawn joined.
+pub fn resource_flowchart(keys: &[FlowKey], max_tests: usize) -> String {
+    use super::graph::mermaid_id;
+    let mut out = String::from("```mermaid\nflowchart LR\n");
+    let mut tests: BTreeMap<String, String> = BTreeMap::new();
+    let mut edges = String::new();
+    for (ki, k) in keys.iter().enumerate() {
+        let _ = writeln!(out, "  r{ki}[\"{}\"]", mermaid_label(&k.key));
+        for (oi, owner) in k.owners.iter().enumerate() {
+            let o = format!("r{ki}o{oi}");
+            let _ = writeln!(out, "  {o}[\"{}\"]", mermaid_label(&owner.name));
+            let _ = writeln!(edges, "  r{ki} --> {o}");
+            for (nodeid, name) in owner.tests.iter().take(max_tests) {
+                let id = format!("t_{}", mermaid_id(nodeid));
+                tests.entry(id.clone()).or_insert_with(|| name.clone());
+                let _ = writeln!(edges, "  {o} --> {id}");
+            }
+            if owner.tests.len() > max_tests {
+                let more = owner.tests.len() - max_tests;
+                let _ = writeln!(
+                    out,
+                    "  {o}m([\"{}\"])",
+                    plural(more, "more test", "more tests")
+                );
+                let _ = writeln!(edges, "  {o} --> {o}m");
             }
         }
-        if !bodies.is_empty() {
-            let _ = writeln!(
-                out,
-                "  r{ki} --> r{ki}o{oi}[\"test bodies\"] --> r{ki}o{oi}n([\"{}\"])",
-                plural(bodies.len(), "test", "tests")
-            );
-        }
     }
-    out.push_str("```\n\n");
+    for (id, name) in &tests {
+        let _ = writeln!(out, "  {id}([\"{}\"])", mermaid_label(name));
+    }
+    out.push_str(&edges);
+    out.push_str("```\n");
+    out
 }
 
 /// Text inside a quoted Mermaid label.
@@ -1480,4 +1556,106 @@ fn isolation_marker_names(a: &crate::Analysis) -> String {
         .map(|m| code(m))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Checks what Mermaid needs to parse a flowchart: the header, node
+    /// ids of `[A-Za-z0-9_]` only, quoted labels without a raw `"`, and
+    /// every edge between declared nodes. Returns (nodes, edges).
+    fn well_formed(chart: &str) -> (BTreeMap<String, String>, Vec<(String, String)>) {
+        let body = chart
+            .strip_prefix("```mermaid\nflowchart LR\n")
+            .and_then(|b| b.strip_suffix("```\n"))
+            .unwrap_or_else(|| panic!("fences: {chart}"));
+        let id_ok =
+            |id: &str| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let mut nodes = BTreeMap::new();
+        let mut edges = Vec::new();
+        for line in body.lines() {
+            let line = line.strip_prefix("  ").unwrap_or_else(|| panic!("{line}"));
+            if let Some((a, b)) = line.split_once(" --> ") {
+                assert!(id_ok(a) && id_ok(b), "{line}");
+                edges.push((a.to_string(), b.to_string()));
+                continue;
+            }
+            let open = line.find(['[', '(']).unwrap_or_else(|| panic!("{line}"));
+            let (id, shape) = line.split_at(open);
+            assert!(id_ok(id), "{line}");
+            let label = shape
+                .strip_prefix("[\"")
+                .and_then(|l| l.strip_suffix("\"]"))
+                .or_else(|| {
+                    shape
+                        .strip_prefix("([\"")
+                        .and_then(|l| l.strip_suffix("\"])"))
+                })
+                .unwrap_or_else(|| panic!("{line}"));
+            assert!(!label.contains(['"', '<', '>', '\n']), "{line}");
+            assert!(
+                nodes.insert(id.to_string(), label.to_string()).is_none(),
+                "{line}"
+            );
+        }
+        for (a, b) in &edges {
+            assert!(
+                nodes.contains_key(a) && nodes.contains_key(b),
+                "{a} --> {b}"
+            );
+        }
+        (nodes, edges)
+    }
+
+    fn owner(name: &str, tests: &[&str]) -> FlowOwner {
+        FlowOwner {
+            name: name.into(),
+            tests: tests
+                .iter()
+                .map(|t| (t.to_string(), t.rsplit("::").next().unwrap().to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_resource_flowchart_is_well_formed_escaped_and_limited() {
+        let keys = vec![
+            FlowKey {
+                key: "path:/tmp/\"x\"<y>#1".into(),
+                owners: vec![
+                    owner(
+                        "work_dir",
+                        &[
+                            "tests/a b.py::test_one[x-\"q\"]",
+                            "tests/a b.py::test_two",
+                            "tests/c.py::TestK::test_3",
+                            "tests/c.py::test_4",
+                            "tests/c.py::test_5",
+                        ],
+                    ),
+                    owner("test bodies", &["tests/a b.py::test_two"]),
+                ],
+            },
+            FlowKey {
+                key: "env:MODE".into(),
+                owners: vec![owner("mode", &["tests/a b.py::test_two"])],
+            },
+        ];
+        let chart = resource_flowchart(&keys, 3);
+        let (nodes, edges) = well_formed(&chart);
+        assert_eq!(nodes["r0"], "path:/tmp/#quot;x#quot;#lt;y#gt;#35;1");
+        // Three tests drawn under `work_dir`, the other two counted.
+        assert_eq!(nodes["r0o0m"], "2 more tests");
+        assert_eq!(edges.iter().filter(|(a, _)| a == "r0o0").count(), 4);
+        // A test behind two resources is one node with two edges in.
+        let two = format!(
+            "t_{}",
+            crate::report::graph::mermaid_id("tests/a b.py::test_two")
+        );
+        assert_eq!(nodes[&two], "test_two");
+        assert_eq!(edges.iter().filter(|(_, b)| *b == two).count(), 3);
+        let tests = nodes.keys().filter(|k| k.starts_with("t_")).count();
+        assert_eq!(tests, 3);
+    }
 }

@@ -204,6 +204,87 @@ impl Selection {
     }
 }
 
+/// `docs/rules.md`: one table row per rule, from each rule's doc
+/// (`rules/CODE.md`: its title and the first sentence of "What it finds")
+/// and its registry entry. A test keeps the committed file equal to it.
+pub fn index_markdown() -> String {
+    use std::fmt::Write;
+    let mut out = String::from(
+        "# Rules\n\n\
+         <!-- Generated from rules/*.md by `scripts/update-docs`; do not edit by hand. -->\n\n\
+         Every rule isoaudit has. `isoaudit rule CODE` prints a rule's page; select rules by \
+         code or prefix (`--select ISO1,ISO203`, `ignore = [\"ISO4\"]`). Rules marked *off* \
+         run only when selected; *safe* and *unsafe* fixes are applied by `check --fix` and \
+         `check --fix --unsafe-fixes`.\n",
+    );
+    let mut family = None;
+    for r in RULES {
+        let f = &r.code[..4];
+        if family != Some(f) {
+            family = Some(f);
+            let _ = write!(
+                out,
+                "\n## {f}xx\n\n| code | name | finds | default | fix |\n|---|---|---|---|---|\n"
+            );
+        }
+        let title = r
+            .doc
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# "))
+            .unwrap_or(r.code);
+        let name = title.split_once(' ').map_or(r.name, |(_, n)| n.trim());
+        let finds = first_sentence(section(r.doc, "What it finds")).unwrap_or(r.summary);
+        let fix = match r.fix {
+            Some(Applicability::Safe) => "safe",
+            Some(Applicability::Unsafe) => "unsafe",
+            None => "",
+        };
+        let _ = writeln!(
+            out,
+            "| [{code}](../rules/{code}.md) | `{name}` | {} | {} | {fix} |",
+            finds.replace('|', "\\|").replace('\n', " "),
+            if r.default_on { "on" } else { "off" },
+            code = r.code,
+        );
+    }
+    out
+}
+
+/// The text under `## heading` in a rule doc, up to the next heading.
+fn section<'d>(doc: &'d str, heading: &str) -> &'d str {
+    let marker = format!("## {heading}\n");
+    let Some(start) = doc.find(&marker) else {
+        return "";
+    };
+    let body = &doc[start + marker.len()..];
+    body.find("\n## ").map_or(body, |end| &body[..end]).trim()
+}
+
+/// The first sentence of a paragraph, joined onto one line.
+fn first_sentence(text: &str) -> Option<&str> {
+    let para = text.split("\n\n").next()?.trim();
+    if para.is_empty() {
+        return None;
+    }
+    // A sentence ends at ". " or "." at a line end, outside backticks.
+    let mut in_code = false;
+    let bytes = para.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'`' => in_code = !in_code,
+            b'.' if !in_code => {
+                let next = bytes.get(i + 1).copied();
+                if matches!(next, None | Some(b' ') | Some(b'\n')) {
+                    return Some(&para[..=i]);
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(para)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,5 +364,28 @@ mod tests {
         // Garbage is still an error, never a silent match of nothing.
         assert!(check_selector("").is_err());
         assert!(check_selector("ISO 1").is_err());
+    }
+
+    /// `docs/rules.md` is generated; `ISOAUDIT_UPDATE_DOCS=1` (what
+    /// `scripts/update-docs` sets) writes it instead of comparing.
+    #[test]
+    fn the_rules_index_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rules.md");
+        let want = index_markdown();
+        if std::env::var_os("ISOAUDIT_UPDATE_DOCS").is_some_and(|v| v == "1") {
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "docs/rules.md is out of date with rules/*.md: run `scripts/update-docs`"
+        );
+        for r in RULES {
+            assert!(
+                want.contains(&format!("[{0}](../rules/{0}.md) | `{1}`", r.code, r.name)),
+                "{}",
+                r.code
+            );
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! duration history and `reports/ci_timings.md`. Owns every child process
 //! isoaudit starts; reads the plan, never changes it.
 
+pub mod gantt;
 pub mod history;
 mod process;
 pub mod report;
@@ -416,6 +417,9 @@ fn probe(python: &Path, root: &Path) -> Result<(bool, bool), RunError> {
 }
 
 fn header(line: &str) {
+    if crate::app::quiet() {
+        return;
+    }
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "isoaudit: {line}");
     let _ = stdout.flush();
@@ -770,6 +774,12 @@ fn run_steps(
     has_xdist: bool,
 ) -> Result<i32, RunError> {
     let units = units_of(&plan.tests);
+    let unit_of: HashMap<&str, &str> = plan
+        .tests
+        .iter()
+        .map(|t| (t.nodeid.as_str(), t.unit.as_str()))
+        .collect();
+    let mut timeline: Vec<gantt::PhaseTimeline> = Vec::new();
     let planned = |phase: u8| plan.tests.iter().filter(|t| t.phase == phase).count();
     let steps: Vec<Step> = if opts.workers == 1 {
         vec![Step::All]
@@ -832,10 +842,18 @@ fn run_steps(
             }
         }
         cmd.arg(format!("--junitxml={}", junit.display()));
+        let started = epoch_seconds();
         let (finished, wall) = run_timed(&mut cmd, opts, work, &tag)?;
         let code = exit_code(finished.status);
         let collected: Collected = read_json(&work.join(format!("collected-{tag}.json")));
         let mut cases = read_cases(&junit, &collected.selected);
+        timeline.push(phase_timeline(
+            step.label(),
+            started,
+            wall,
+            &cases,
+            &unit_of,
+        ));
         let events = phase_events(work, &tag, step.label(), opts.timeout);
         for e in &events.collection_errors {
             if !collection_errors.iter().any(|c| c.path == e.path) {
@@ -1025,9 +1043,11 @@ fn run_steps(
             cmd.args(&nodeids);
         }
         let label = "re-run of phase-1 failures";
+        let started = epoch_seconds();
         let (finished, wall) = run_timed(&mut cmd, opts, work, "rerun")?;
         let rerun_code = exit_code(finished.status);
         let cases = read_cases(&junit, &nodeids);
+        timeline.push(phase_timeline(label, started, wall, &cases, &unit_of));
         let rerun_events = phase_events(work, "rerun", label, opts.timeout);
         left_behind.extend(rerun_events.left_behind);
         left_behind.extend(finished.stopped_leftovers.iter().map(|c| LeftBehind {
@@ -1171,6 +1191,7 @@ fn run_steps(
         not_run,
         stops,
         exit_code: code,
+        timeline,
     };
     let record = RunRecord {
         run: summary.run,
@@ -1322,6 +1343,44 @@ fn case_name(c: &CaseResult) -> String {
             format!("{}::{}", c.case.classname, c.case.name)
         }
     })
+}
+
+fn epoch_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// One phase on the timeline: its cases that carry a start time, each on
+/// its worker under its plan unit (a test the plan does not know is its own
+/// unit).
+fn phase_timeline(
+    label: &str,
+    started: f64,
+    wall: f64,
+    cases: &[CaseResult],
+    unit_of: &HashMap<&str, &str>,
+) -> gantt::PhaseTimeline {
+    let spans: Vec<(String, String, f64, f64)> = cases
+        .iter()
+        .filter_map(|c| {
+            let start = c.case.start?;
+            let nodeid = c.nodeid.clone().unwrap_or_else(|| case_name(c));
+            let function = function_nodeid(&nodeid);
+            let unit = unit_of
+                .get(function)
+                .map_or_else(|| format!("test:{function}"), |u| u.to_string());
+            let worker = c.case.worker.clone().unwrap_or_else(|| "main".into());
+            Some((worker, unit, start, c.case.time))
+        })
+        .collect();
+    gantt::PhaseTimeline {
+        label: label.to_string(),
+        start: started,
+        wall,
+        bars: gantt::bars(&spans),
+    }
 }
 
 /// Runs one pytest process, watching it for stalls; how it ended and its

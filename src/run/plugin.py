@@ -31,6 +31,7 @@ import json
 import os
 import signal
 import sys
+import time
 
 import pytest
 
@@ -419,6 +420,10 @@ class Runner:
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_protocol(self, item, nextitem):
         self.log("start", item.nodeid)
+        # When and where the test ran, as junit properties: the timeline of
+        # reports/ci_timings.md is drawn from them.
+        item.user_properties.append(("isoaudit_start", "%.6f" % time.time()))
+        item.user_properties.append(("isoaudit_worker", self.name))
         before = _children()
         if self.stack is not None:
             self.stack.seek(0)

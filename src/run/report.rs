@@ -118,6 +118,8 @@ pub struct RunSummary {
     /// Why a phase stopped early, one sentence each.
     pub stops: Vec<String>,
     pub exit_code: i32,
+    /// Each pytest invocation and its workers' units over time.
+    pub timeline: Vec<super::gantt::PhaseTimeline>,
 }
 
 impl RunSummary {
@@ -275,6 +277,18 @@ pub fn render(summary: &RunSummary, trend: &[RunRecord]) -> String {
         result_word(summary.exit_code, summary.isolation_bugs.len())
     };
     let _ = writeln!(out, "- result: {result}\n");
+
+    let chart = super::gantt::render(&summary.timeline);
+    if !chart.is_empty() {
+        let _ = writeln!(out, "## Timeline\n");
+        let _ = writeln!(
+            out,
+            "The phases one after another, then each worker's units over time (minutes:seconds \
+             from the start of the run); a bar is a unit, or the tests of one unit a worker ran \
+             back to back.\n"
+        );
+        let _ = writeln!(out, "{chart}");
+    }
 
     let _ = writeln!(out, "## Isolation bugs\n");
     if summary.isolation_bugs.is_empty() {
@@ -495,6 +509,7 @@ mod tests {
             }],
             not_run: vec!["tests/test_c.py::test_later".into()],
             stops: vec!["phase 1 parallel stopped early.".into()],
+            timeline: Vec::new(),
             exit_code: 1,
         };
         assert_eq!(summary.tests(), 42, "the re-run does not count twice");
@@ -530,6 +545,7 @@ mod tests {
             left_behind: vec![],
             not_run: vec![],
             stops: vec![],
+            timeline: Vec::new(),
             exit_code: 5,
         };
         let text = render(&summary, &[]);

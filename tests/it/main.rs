@@ -2,6 +2,7 @@
 //! users do.
 
 mod accuracy;
+mod adopt;
 mod cli;
 mod cli_contract;
 mod collect;

@@ -242,6 +242,26 @@ fn run_passes_the_conflicts_suite_where_plain_xdist_fails() {
     );
     assert!(timings.contains("None found"), "{timings}");
     assert!(timings.contains("## Trend"), "{timings}");
+    // The timeline: drawn from the junit start times of both workers.
+    let chart = timings
+        .split_once("```mermaid\n")
+        .and_then(|(_, rest)| rest.split_once("```\n"))
+        .map(|(chart, _)| chart)
+        .unwrap_or_else(|| panic!("no mermaid block:\n{timings}"));
+    assert!(chart.contains("\ngantt\n  dateFormat x\n"), "{chart}");
+    assert!(chart.contains("  section 1 parallel gw0\n"), "{chart}");
+    assert!(chart.contains("  section 1 parallel gw1\n"), "{chart}");
+    let bars: Vec<(u64, u64)> = chart
+        .lines()
+        .filter_map(|l| l.rsplit_once(" :").map(|(_, meta)| meta))
+        .map(|meta| {
+            let nums: Vec<u64> = meta.split(", ").filter_map(|n| n.parse().ok()).collect();
+            assert_eq!(nums.len(), 2, "{meta}");
+            (nums[0], nums[1])
+        })
+        .collect();
+    assert!(bars.len() > 3, "{chart}");
+    assert!(bars.iter().all(|(a, b)| a < b), "{chart}");
 
     let durations = durations_history(suite.path());
     for nodeid in [

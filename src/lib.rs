@@ -334,6 +334,7 @@ fn support_modules(
             }
         }
         wanted.extend(m.imports.submodules().map(str::to_string));
+        wanted.extend(m.imports.stars().map(str::to_string));
     }
     // Where imports resolve from: the root, `src/`, and each test directory
     // (pytest puts the first directory without `__init__.py` on sys.path).

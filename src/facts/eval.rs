@@ -191,9 +191,18 @@ impl<'w, 'a> Walker<'w, 'a> {
             (Val::Obj(Obj::PrivateService), _) => Val::Obj(Obj::PrivateService),
             // Parts of a shared object are that object (`spark.conf`,
             // `store.rows`): changing one changes what every user sees.
-            (Val::Container(k), _) if k.starts_with("fixtureobj:") || is_object_key(k) => {
+            (Val::Container(k), _)
+                if k.starts_with("fixtureobj:")
+                    || k.starts_with("fixture:")
+                    || is_object_key(k) =>
+            {
                 Val::Container(k.clone())
             }
+            // `solver.data` where the constructor stored a shared object there.
+            (Val::Obj(Obj::Instance(_, held)), _) => match held.iter().find(|(a, _)| a == attr) {
+                Some((_, k)) => Val::Container(k.clone()),
+                None => Val::Unknown,
+            },
             (Val::Obj(Obj::Singleton(q)), _) => {
                 self.out.reads.insert(format!("attr:{q}.{attr}"));
                 Val::Unknown

@@ -114,7 +114,19 @@ impl<'a> Analyzer<'a> {
             });
         }
         let q = q.trim_start_matches('.');
-        let (modpath, name) = q.rsplit_once('.')?;
+        let Some((modpath, name)) = q.rsplit_once('.') else {
+            // A bare name may come from `from pkg.mod import *`.
+            return m.imports.stars().find_map(|star| {
+                let &cm = self.module_by_dotted.get(star)?;
+                self.suite.modules[cm]
+                    .class_defs
+                    .contains_key(q)
+                    .then(|| ClassRef {
+                        module: cm,
+                        name: q.to_string(),
+                    })
+            });
+        };
         let &cm = self.module_by_dotted.get(modpath)?;
         self.suite.modules[cm]
             .class_defs
@@ -270,7 +282,13 @@ impl<'a> Analyzer<'a> {
             let StmtKind::Assign { targets, value } = &s.kind else {
                 continue;
             };
-            let ExprKind::Name(v) = &value.kind else {
+            // `self.rows = rows`, or a part of it: `self.rows = source.rows`,
+            // `self.rows = source["rows"]`.
+            let root = match &value.kind {
+                ExprKind::Attribute { value: b, .. } | ExprKind::Subscript { value: b, .. } => b,
+                _ => value,
+            };
+            let ExprKind::Name(v) = &root.kind else {
                 continue;
             };
             let Some(index) = params.iter().position(|p| p == v) else {

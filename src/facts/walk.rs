@@ -161,7 +161,13 @@ impl<'w, 'a> Walker<'w, 'a> {
                 orelse,
             } => {
                 self.scan(iter);
-                self.assign(target, Val::Unknown, s.span);
+                // `for row in SHARED_ROWS: row.pop("x")` changes the shared
+                // container's elements, when they are objects.
+                let element = match self.eval(iter) {
+                    Val::Container(k) if self.elements_are_objects(iter, &k) => Val::Container(k),
+                    _ => Val::Unknown,
+                };
+                self.assign(target, element, s.span);
                 self.block(body);
                 self.block(orelse);
             }
@@ -218,8 +224,14 @@ impl<'w, 'a> Walker<'w, 'a> {
                 }
             }
             ExprKind::Tuple(items) | ExprKind::List(items) => {
+                // `src, params = shared_pair`: each element is a part of the
+                // shared container, under its key.
+                let part = match &v {
+                    Val::Container(k) if holds_shared_parts(k) => v.clone(),
+                    _ => Val::Unknown,
+                };
                 for i in items {
-                    self.assign(i, Val::Unknown, span);
+                    self.assign(i, part.clone(), span);
                 }
             }
             ExprKind::Starred(inner) => self.assign(inner, Val::Unknown, span),
@@ -283,7 +295,9 @@ impl<'w, 'a> Walker<'w, 'a> {
                 self.mutate_self_part(base);
                 return;
             }
-            Val::Container(key) if key.starts_with("fixtureobj:") => {
+            Val::Container(key)
+                if key.starts_with("fixtureobj:") || key.starts_with("fixture:") =>
+            {
                 let key = key.clone();
                 self.shared_fixture_mutation(&key, &format!("sets `{attr}` on"), span);
                 return;
@@ -381,6 +395,36 @@ impl<'w, 'a> Walker<'w, 'a> {
         self.container_write(base, span);
     }
 
+    /// Are the elements of the shared container `iter` evaluates to objects
+    /// (dicts, lists, instances) that a loop body can change in place? A
+    /// broad-scoped fixture's list is taken to hold objects; a module
+    /// constant shows what it holds.
+    pub(super) fn elements_are_objects(&mut self, iter: &Expr, key: &str) -> bool {
+        if key.starts_with("fixture:") {
+            return true;
+        }
+        if !eval::is_object_key(key) {
+            return false;
+        }
+        let literal = match &iter.kind {
+            ExprKind::Name(n) if !self.is_local(n) => self.module.constants.get(n).cloned(),
+            _ => None,
+        };
+        let Some(literal) = literal else { return false };
+        match &literal.kind {
+            ExprKind::List(items) | ExprKind::Tuple(items) | ExprKind::Set(items) => {
+                !items.is_empty()
+                    && items.iter().all(|i| {
+                        matches!(
+                            i.kind,
+                            ExprKind::Dict(_) | ExprKind::List(_) | ExprKind::Set(_)
+                        )
+                    })
+            }
+            _ => false,
+        }
+    }
+
     /// `x = <expr>`: whether `x` now holds (a path in) a scope-wide fixture file.
     pub(super) fn bind_scoped(&mut self, targets: &[Expr], value: &Expr) {
         let key = self.scoped_key(value);
@@ -426,7 +470,9 @@ impl<'w, 'a> Walker<'w, 'a> {
 
     pub(super) fn shared_fixture_mutation(&mut self, key: &str, verb: &str, span: Span) {
         // `fixtureobj:tests/x.py::tr.stats` -> the fixture `tr`.
-        let id = key.trim_start_matches("fixtureobj:");
+        let id = key
+            .trim_start_matches("fixtureobj:")
+            .trim_start_matches("fixture:");
         let shown = match id.rsplit_once("::") {
             Some((_, tail)) => tail.split('.').next().unwrap_or(tail),
             None => id,
@@ -452,7 +498,7 @@ impl<'w, 'a> Walker<'w, 'a> {
             }
             // A part of a shared object, or a local alias of one.
             Val::Container(k) if !matches!(base.kind, ExprKind::Name(_)) => {
-                if k.starts_with("fixtureobj:") {
+                if k.starts_with("fixtureobj:") || k.starts_with("fixture:") {
                     self.shared_fixture_mutation(&k, "changes a part of", span);
                     return;
                 }
@@ -914,4 +960,10 @@ impl<'w, 'a> Walker<'w, 'a> {
                 })
             })
     }
+}
+
+/// Keys of containers whose elements stay parts of the shared object when
+/// unpacked (`a, b = SHARED`): broad-scoped fixtures' values and module state.
+fn holds_shared_parts(k: &str) -> bool {
+    k.starts_with("fixture:") || k.starts_with("fixtureobj:") || eval::is_object_key(k)
 }

@@ -12,6 +12,8 @@ pub struct Imports {
     map: HashMap<String, String>,
     /// Dotted modules `import a.b.c` loads beyond the name it binds (`a`).
     submodules: Vec<String>,
+    /// Modules star-imported (`from a.b import *`), in order.
+    stars: Vec<String>,
 }
 
 impl Imports {
@@ -63,6 +65,12 @@ impl Imports {
                 let dots = ".".repeat(*level as usize);
                 for a in names {
                     if a.name == "*" {
+                        if let Some(m) = module {
+                            let target = format!("{dots}{m}");
+                            if !self.stars.contains(&target) {
+                                self.stars.push(target);
+                            }
+                        }
                         continue;
                     }
                     let local = a.asname.clone().unwrap_or_else(|| a.name.clone());
@@ -80,6 +88,11 @@ impl Imports {
     /// Rewrites relative imports (`from .admin import X` -> `pkg.admin.X`)
     /// against the dotted name of the module they appear in.
     pub fn resolve_relative(&mut self, module_dotted: &str) {
+        for target in self.stars.iter_mut() {
+            if target.starts_with('.') {
+                *target = resolve_relative_name(target, module_dotted);
+            }
+        }
         for target in self.map.values_mut() {
             if target.starts_with('.') {
                 *target = resolve_relative_name(target, module_dotted);
@@ -88,6 +101,11 @@ impl Imports {
     }
 
     /// Every (local name, qualified name) pair.
+    /// The modules `from m import *` statements name.
+    pub fn stars(&self) -> impl Iterator<Item = &str> {
+        self.stars.iter().map(String::as_str)
+    }
+
     /// The dotted modules `import a.b.c` statements load (`a.b.c`).
     pub fn submodules(&self) -> impl Iterator<Item = &str> {
         self.submodules.iter().map(String::as_str)

@@ -294,12 +294,30 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// What `check` reads for its paths: a `conftest.py` stands for the
+/// directory it configures, so that a changed conftest.py (pre-commit passes
+/// it alone) re-checks every test below it, not a file without tests.
+fn conftests_as_dirs(common: &Common) -> Common {
+    let mut common = common.clone();
+    for p in &mut common.paths {
+        let is_conftest = p.file_name().is_some_and(|n| n == "conftest.py");
+        if is_conftest && p.is_file() {
+            *p = match p.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+        }
+    }
+    common
+}
+
 fn check(args: &CheckArgs) -> anyhow::Result<u8> {
-    let analysis = match analyse("check", &args.common, &AnalyzeOptions::default()) {
+    let common = conftests_as_dirs(&args.common);
+    let analysis = match analyse("check", &common, &AnalyzeOptions::default()) {
         Ok(a) => a,
         Err(code) => return Ok(code),
     };
-    warn_if_no_tests("check", &analysis, &args.common);
+    warn_if_no_tests("check", &analysis, &common);
     let sel = selection(&analysis.project, args);
     let mut findings = rules::findings(&analysis, &sel);
     let shown = Shown::new(&analysis.project.root);
@@ -366,7 +384,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<u8> {
         }
         if fixed > 0 {
             // Report what is left, from the files as they are now.
-            analysis = match analyse("check", &args.common, &AnalyzeOptions::default()) {
+            analysis = match analyse("check", &common, &AnalyzeOptions::default()) {
                 Ok(a) => a,
                 Err(code) => return Ok(code),
             };

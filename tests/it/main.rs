@@ -6,6 +6,7 @@ mod cli;
 mod cli_contract;
 mod collect;
 mod hostile;
+mod packaging;
 mod report;
 mod rule_fixtures;
 mod run_e2e;

@@ -33,6 +33,7 @@ pub fn main(cli: Cli) -> u8 {
         Command::Plan(args) => plan(&args),
         Command::Run(args) => run(&args),
         Command::Graph(args) => graph(&args),
+        Command::History(crate::cli::HistoryCommand::Merge(args)) => history_merge(&args),
     };
     match result {
         Ok(code) => code,
@@ -716,6 +717,47 @@ fn report(args: &ReportArgs) -> anyhow::Result<u8> {
         if n == 1 { "" } else { "s" }
     );
     Ok(EXIT_CLEAN)
+}
+
+/// `history merge`: the project is pytest's rootdir for `--project` (or the
+/// current directory), as for every other command.
+fn history_merge(args: &crate::cli::MergeArgs) -> anyhow::Result<u8> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let common = Common {
+        paths: args.project.iter().cloned().collect(),
+        config: None,
+    };
+    if let Err(code) = check_paths("history merge", &common) {
+        return Ok(code);
+    }
+    let project = match load_project(&common) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    match crate::run::merge::merge_into(&project.root, &cwd, &args.dirs) {
+        Ok(m) => {
+            let mut line = format!(
+                "isoaudit history merge: merged {} history dir(s) into .isoaudit/: {} test duration(s), {} run(s)",
+                m.inputs, m.durations, m.runs
+            );
+            match &m.report {
+                Some(r) => line.push_str(&format!(
+                    "; wrote {} for run {} ({} of {} shard(s))",
+                    crate::run::report::CI_TIMINGS,
+                    r.run,
+                    r.present.len(),
+                    r.count
+                )),
+                None => line.push_str("; no sharded run to report"),
+            }
+            eprintln!("{line}");
+            Ok(EXIT_CLEAN)
+        }
+        Err(e) => {
+            eprintln!("isoaudit history merge: error: {e}");
+            Ok(EXIT_ERROR)
+        }
+    }
 }
 
 fn graph(args: &GraphArgs) -> anyhow::Result<u8> {

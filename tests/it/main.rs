@@ -10,4 +10,5 @@ mod packaging;
 mod report;
 mod rule_fixtures;
 mod run_e2e;
+mod shards;
 mod support;

@@ -16,7 +16,7 @@ fn repo() -> PathBuf {
 /// CI; with CI=true a missing tool fails the test.
 pub fn from_test_script(var: &str, what: &str) -> Option<PathBuf> {
     match std::env::var_os(var) {
-        Some(v) if Path::new(&v).exists() => Some(PathBuf::from(v)),
+        Some(v) if Path::new(&v).exists() => Some(std::fs::canonicalize(&v).unwrap()),
         _ => {
             let message = format!("{var} is not set to {what}; run the tests with scripts/test");
             if std::env::var("CI").as_deref() == Ok("true") {
@@ -110,7 +110,11 @@ fn the_wheel_installs_into_a_fresh_venv_and_runs_without_rust() {
             .unwrap()
     };
     let installed = bin.join("isoaudit");
-    assert!(installed.is_file(), "pip put no isoaudit in {}", bin.display());
+    assert!(
+        installed.is_file(),
+        "pip put no isoaudit in {}",
+        bin.display()
+    );
     let out = run(&installed, &["--version"], dir.path());
     assert!(out.status.success(), "{}", show(&out));
     let version = String::from_utf8_lossy(&out.stdout);
@@ -140,7 +144,10 @@ fn the_wheel_installs_into_a_fresh_venv_and_runs_without_rust() {
         .env_remove("PYTEST_WORKERS")
         .output()
         .unwrap();
-    assert_eq!(via_python.stdout, direct.stdout, "the wheel's binary differs");
+    assert_eq!(
+        via_python.stdout, direct.stdout,
+        "the wheel's binary differs"
+    );
 
     // A clean suite exits 0 through `python -m` as well, and usage errors
     // keep their exit code.
@@ -157,4 +164,306 @@ fn the_wheel_installs_into_a_fresh_venv_and_runs_without_rust() {
         clean.root(),
     );
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+}
+
+// --- pre-commit -------------------------------------------------------------
+
+/// A git that reads no user or system configuration.
+fn git_identity(cmd: &mut Command) {
+    cmd.env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "isoaudit test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+        .env("GIT_COMMITTER_NAME", "isoaudit test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.invalid");
+}
+
+fn git(dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new("git");
+    cmd.args(args).current_dir(dir);
+    git_identity(&mut cmd);
+    cmd.output().expect("start git")
+}
+
+fn git_ok(dir: &Path, args: &[&str]) -> String {
+    let out = git(dir, args);
+    assert!(out.status.success(), "git {args:?}: {}", show(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A git repository holding this checkout as it is now (committed or not,
+/// without what git ignores), committed once: what a user's
+/// `.pre-commit-config.yaml` names as `repo:` and `rev:`.
+fn hook_repo(dest: &Path) -> String {
+    let listed = git_ok(
+        &repo(),
+        &[
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ],
+    );
+    for rel in listed.split('\0').filter(|r| !r.is_empty()) {
+        let from = repo().join(rel);
+        if !from.is_file() {
+            continue; // deleted in the work tree
+        }
+        let to = dest.join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&from, &to).unwrap();
+    }
+    git_ok(dest, &["init", "-q", "-b", "main"]);
+    git_ok(dest, &["add", "-A"]);
+    git_ok(dest, &["commit", "-q", "-m", "isoaudit"]);
+    git_ok(dest, &["rev-parse", "HEAD"])
+}
+
+const CLEAN_TEST: &str = "def test_write(tmp_path, settings):\n    (tmp_path / \"out.txt\").write_text(settings)\n    assert (tmp_path / \"out.txt\").read_text() == \"ok\"\n";
+const CONFTEST: &str = "import pytest\n\n\n@pytest.fixture\ndef settings():\n    return \"ok\"\n";
+const HAZARDOUS_CONFTEST: &str = "import pytest\n\n\n@pytest.fixture\ndef settings():\n    with open(\"/tmp/isoaudit-hook-demo/settings.txt\", \"w\") as f:\n        f.write(\"ok\")\n    return \"ok\"\n";
+
+#[test]
+fn pre_commit_hooks_fail_a_hazard_pass_a_clean_tree_and_recheck_below_a_conftest() {
+    let Some(venv_bin) = from_test_script("ISOAUDIT_VENV_BIN", "the bin/ of scripts/test's .venv")
+    else {
+        return;
+    };
+    let Some(wheelhouse) = from_test_script(
+        "ISOAUDIT_WHEELHOUSE",
+        "a directory holding the pinned maturin wheel",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = dir.path().join("isoaudit");
+    let rev = hook_repo(&hooks);
+
+    let project = dir.path().join("project");
+    let write = |rel: &str, text: &str| {
+        let p = project.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write(
+        "pyproject.toml",
+        "[tool.pytest.ini_options]\ntestpaths = [\"tests\"]\n",
+    );
+    write("tests/conftest.py", CONFTEST);
+    write("tests/sub/test_write.py", CLEAN_TEST);
+    write(
+        ".pre-commit-config.yaml",
+        &format!(
+            "repos:\n  - repo: {}\n    rev: {rev}\n    hooks:\n      - id: isoaudit-check\n      - id: isoaudit-report\n",
+            hooks.display()
+        ),
+    );
+    git_ok(&project, &["init", "-q", "-b", "main"]);
+    let report = |project: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_isoaudit"))
+            .arg("report")
+            .current_dir(project)
+            .env_remove("PYTEST_WORKERS")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", show(&out));
+    };
+    report(&project);
+
+    // pre-commit builds the hook from the repository with pip and maturin,
+    // offline (the pinned maturin from the wheelhouse), with the dev profile
+    // and the intermediate artifacts `cargo test` already has: the hook is
+    // the one users install, built faster. Its binary goes to a target
+    // directory of its own, never over the one the tests run.
+    let path = format!(
+        "{}:{}",
+        venv_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let hook_env = |cmd: &mut Command| {
+        cmd.current_dir(&project)
+            .env("PATH", &path)
+            .env("PRE_COMMIT_HOME", dir.path().join("cache"))
+            .env("PIP_NO_INDEX", "1")
+            .env("PIP_FIND_LINKS", &wheelhouse)
+            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+            .env("MATURIN_PEP517_ARGS", "--profile dev")
+            .env("CARGO_BUILD_BUILD_DIR", repo().join("target"))
+            .env("CARGO_TARGET_DIR", dir.path().join("hook-target"))
+            .env("NO_COLOR", "1")
+            .env_remove("PYTEST_WORKERS")
+            .env_remove("VIRTUAL_ENV");
+    };
+    let pre_commit = |args: &[&str]| {
+        let mut cmd = Command::new(venv_bin.join("pre-commit"));
+        cmd.args(args);
+        hook_env(&mut cmd);
+        git_identity(&mut cmd);
+        cmd.output().expect("start pre-commit")
+    };
+    let commit = |message: &str| {
+        let mut cmd = Command::new("git");
+        cmd.args(["commit", "-q", "-m", message]);
+        hook_env(&mut cmd);
+        git_identity(&mut cmd);
+        cmd.output().expect("start git")
+    };
+    let started = std::time::Instant::now();
+    let out = pre_commit(&["install", "--install-hooks"]);
+    assert!(out.status.success(), "pre-commit install: {}", show(&out));
+    eprintln!(
+        "pre-commit installed the hooks (pip + maturin build) in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // A clean tree with an up-to-date report commits.
+    git_ok(&project, &["add", "-A"]);
+    let out = commit("clean suite");
+    assert!(
+        out.status.success(),
+        "a clean tree was refused: {}",
+        show(&out)
+    );
+    let text = show(&out);
+    assert!(
+        text.contains("isoaudit check") && text.contains("Passed"),
+        "{text}"
+    );
+
+    // A new test with a hazard fails the commit, naming it.
+    write(
+        "tests/sub/test_shared.py",
+        "def test_shared():\n    with open(\"/tmp/isoaudit-hook-demo/out.txt\", \"w\") as f:\n        f.write(\"x\")\n",
+    );
+    git_ok(&project, &["add", "tests/sub/test_shared.py"]);
+    let out = commit("hazard");
+    let text = show(&out);
+    assert!(!out.status.success(), "a hazard was committed: {text}");
+    assert!(
+        text.contains("tests/sub/test_shared.py") && text.contains("ISO101"),
+        "{text}"
+    );
+    assert_eq!(
+        git_ok(&project, &["rev-list", "--count", "HEAD"]),
+        "1",
+        "the failed commit left no commit"
+    );
+    git_ok(
+        &project,
+        &["rm", "-q", "--cached", "tests/sub/test_shared.py"],
+    );
+    std::fs::remove_file(project.join("tests/sub/test_shared.py")).unwrap();
+
+    // A staged conftest.py alone re-checks the tests below it: its new
+    // hazard is reported at the fixture, reaching the test in tests/sub/.
+    write("tests/conftest.py", HAZARDOUS_CONFTEST);
+    git_ok(&project, &["add", "tests/conftest.py"]);
+    let out = pre_commit(&["run", "isoaudit-check"]);
+    let text = show(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("tests/conftest.py") && text.contains("ISO101"),
+        "{text}"
+    );
+    assert!(
+        text.contains("reaching 1 test") || text.contains("tests/sub/test_write.py"),
+        "the test below the conftest.py is not checked: {text}"
+    );
+
+    // The report hook fails while the audit is stale, writing nothing, and
+    // passes once `isoaudit report` has run.
+    let before = std::fs::read_to_string(project.join("docs/test-isolation-audit.md")).unwrap();
+    let out = pre_commit(&["run", "isoaudit-report"]);
+    let text = show(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("out of date"), "{text}");
+    let after = std::fs::read_to_string(project.join("docs/test-isolation-audit.md")).unwrap();
+    assert_eq!(before, after, "report --check wrote the file");
+    report(&project);
+    git_ok(&project, &["add", "-A"]);
+    let out = pre_commit(&["run", "isoaudit-report"]);
+    assert!(out.status.success(), "{}", show(&out));
+}
+
+// --- the GitHub Action --------------------------------------------------------
+
+#[test]
+fn the_action_script_installs_the_given_wheel_and_runs_the_command() {
+    let Some(wheel) = from_test_script("ISOAUDIT_WHEEL", "the wheel scripts/test builds") else {
+        return;
+    };
+    let Some(venv_bin) = from_test_script("ISOAUDIT_VENV_BIN", "the bin/ of scripts/test's .venv")
+    else {
+        return;
+    };
+    let action = std::fs::read_to_string(repo().join("action.yml")).unwrap();
+    for needle in [
+        "using: composite",
+        "command:",
+        "args:",
+        "version:",
+        "scripts/action",
+    ] {
+        assert!(action.contains(needle), "action.yml lacks {needle}");
+    }
+    let demo = Shipped::new(&["etl"]);
+    let runner_temp = tempfile::tempdir().unwrap();
+    let action = |command: &str, args: &str, version: &Path| {
+        let output = runner_temp.path().join("github-output");
+        let _ = std::fs::remove_file(&output);
+        let out = Command::new("bash")
+            .arg(repo().join("scripts/action"))
+            .current_dir(demo.root())
+            .env("INPUT_COMMAND", command)
+            .env("INPUT_ARGS", args)
+            .env("INPUT_VERSION", version)
+            .env("RUNNER_TEMP", runner_temp.path())
+            .env("GITHUB_OUTPUT", &output)
+            .env("ISOAUDIT_ACTION_PYTHON", base_python(&venv_bin))
+            .env("PIP_NO_INDEX", "1")
+            .env("NO_COLOR", "1")
+            .env_remove("PYTEST_WORKERS")
+            .env_remove("VIRTUAL_ENV")
+            .output()
+            .unwrap();
+        (out, std::fs::read_to_string(&output).unwrap_or_default())
+    };
+
+    // Annotations for the demo suite, and its exit code, passed through.
+    let (out, written) = action(
+        "check",
+        "--output-format github 'fixtures/suites/etl'",
+        &wheel,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("::error title=isoaudit (ISO101)")
+            && stdout.contains("file=fixtures/suites/etl/tests/"),
+        "{stdout}"
+    );
+    assert_eq!(written, "exit-code=1\n");
+
+    // A second step reuses the venv; a clean command exits 0.
+    let (out, written) = action("rule", "ISO101", &wheel);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("# ISO101 "));
+    assert_eq!(written, "exit-code=0\n");
+
+    // Bad inputs are said plainly, with exit 2 and nothing run.
+    for (command, args, version, needle) in [
+        ("lint", "", wheel.as_path(), "unknown command `lint`"),
+        ("check", "", Path::new("not-a-version"), "neither a release"),
+        ("check", "'unbalanced", wheel.as_path(), "cannot split args"),
+    ] {
+        let (out, written) = action(command, args, version);
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{}",
+            show(&out)
+        );
+        assert_eq!(written, "", "no exit-code output for an input error");
+    }
 }

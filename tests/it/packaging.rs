@@ -166,6 +166,64 @@ fn the_wheel_installs_into_a_fresh_venv_and_runs_without_rust() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
 }
 
+/// The packaging `pyproject.toml` at the root is found by pytest and
+/// isoaudit above everything in this repository: it must change no
+/// suite's rootdir, pytest options or isoaudit settings.
+#[test]
+fn the_root_pyproject_changes_no_suites_rootdir_or_settings() {
+    let root_pyproject = repo().join("pyproject.toml");
+    let text = std::fs::read_to_string(&root_pyproject).unwrap();
+    for table in ["[tool.pytest", "[tool.isoaudit"] {
+        assert!(
+            !text.lines().any(|l| l.trim_start().starts_with(table)),
+            "pyproject.toml must not hold {table}"
+        );
+    }
+    let suites = repo().join("fixtures/suites");
+    let mut names: Vec<String> = std::fs::read_dir(&suites)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() > 3, "{names:?}");
+    for name in &names {
+        let arg = PathBuf::from("fixtures/suites").join(name);
+        let project = isoaudit::config::load_in(&repo(), &[arg], None).unwrap();
+        assert_eq!(project.root, suites.join(name), "{name}: rootdir moved");
+        assert_ne!(
+            project.config_file.as_deref(),
+            Some(root_pyproject.as_path()),
+            "{name}: settings from the packaging pyproject.toml"
+        );
+    }
+    // Files with no configuration of their own (the rule fixtures) keep the
+    // repository as their rootdir, with pytest's default options.
+    let project =
+        isoaudit::config::load_in(&repo(), &[PathBuf::from("fixtures/ISO101.py")], None).unwrap();
+    assert_eq!(project.root, repo());
+    assert_eq!(project.pytest.python_files, vec!["test_*.py", "*_test.py"]);
+    assert_eq!(project.config_file, None);
+
+    // And pytest itself agrees, run from the repository root.
+    let Some(venv_bin) = from_test_script("ISOAUDIT_VENV_BIN", "the bin/ of scripts/test's .venv")
+    else {
+        return;
+    };
+    let out = Command::new(venv_bin.join("python"))
+        .args(["-m", "pytest", "--collect-only", "-p", "no:cacheprovider"])
+        .arg("fixtures/suites/conflicts")
+        .current_dir(repo())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("PYTEST_ADDOPTS")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let want = format!("rootdir: {}", suites.join("conflicts").display());
+    assert!(text.contains(&want), "{}", show(&out));
+}
+
 // --- pre-commit -------------------------------------------------------------
 
 /// A git that reads no user or system configuration.
@@ -367,7 +425,7 @@ fn pre_commit_hooks_fail_a_hazard_pass_a_clean_tree_and_recheck_below_a_conftest
         "{text}"
     );
     assert!(
-        text.contains("reaching 1 test") || text.contains("tests/sub/test_write.py"),
+        text.contains("in fixture `settings`, reaching 1 test"),
         "the test below the conftest.py is not checked: {text}"
     );
 

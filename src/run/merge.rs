@@ -642,4 +642,72 @@ mod tests {
         assert_eq!(worst_exit(&[5, 0]), 0);
         assert_eq!(worst_exit(&[5, 5]), 5);
     }
+
+    fn shard_run(index: usize, wall: f64, exit_code: i32) -> LastRun {
+        use crate::run::report::{IsolationBug, PhaseRun};
+        LastRun {
+            version: 1,
+            shard: Some(Shard { index, count: 2 }),
+            summary: RunSummary {
+                run: 4,
+                workers: 2,
+                phases: vec![PhaseRun {
+                    label: "1 parallel".into(),
+                    workers: 2,
+                    exit_code,
+                    wall_seconds: wall,
+                    tests: 10 + index,
+                    test_seconds: wall * 1.5,
+                    is_rerun: false,
+                }],
+                isolation_bugs: if index == 2 {
+                    vec![IsolationBug {
+                        nodeid: "tests/test_b.py::test_y".into(),
+                        unit: "test:tests/test_b.py::test_y".into(),
+                        resources: Vec::new(),
+                        planned: true,
+                    }]
+                } else {
+                    Vec::new()
+                },
+                failures: Vec::new(),
+                unknown: 0,
+                faults: Vec::new(),
+                collection_errors: Vec::new(),
+                left_behind: Vec::new(),
+                not_run: Vec::new(),
+                stops: Vec::new(),
+                exit_code,
+            },
+        }
+    }
+
+    #[test]
+    fn matrix_report_has_a_row_per_shard_and_the_slowest_as_wall_time() {
+        let shards = vec![shard_run(1, 3.0, 0), shard_run(2, 4.0, 1)];
+        let trend = vec![
+            record(3, None, 20, 6.0),
+            RunRecord {
+                shards: Some(2),
+                exit_code: 1,
+                isolation_bugs: 1,
+                ..record(4, None, 23, 4.0)
+            },
+        ];
+        let text = render_matrix(&shards, &trend);
+        assert!(
+            text.contains("| **matrix** | 23 | | 4.00s | 10.50s | 1 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("speedup against the summed serial time: 2.62x"),
+            "{text}"
+        );
+        let missing = render_matrix(&shards[..1], &trend);
+        assert!(
+            missing.contains("only 1 of them reported (missing: 2)"),
+            "{missing}"
+        );
+        insta::assert_snapshot!(text);
+    }
 }

@@ -82,6 +82,7 @@ pub fn main(cli: Cli) -> u8 {
         Command::Plan(args) => plan(&args),
         Command::Run(args) => run(&args),
         Command::Graph(args) => graph(&args),
+        Command::History(crate::cli::HistoryCommand::Merge(args)) => history_merge(&args),
     };
     match result {
         Ok(code) => code,
@@ -384,15 +385,33 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// What `check` reads for its paths: a `conftest.py` stands for the
+/// directory it configures, so that a changed conftest.py (pre-commit passes
+/// it alone) re-checks every test below it, not a file without tests.
+fn conftests_as_dirs(common: &Common) -> Common {
+    let mut common = common.clone();
+    for p in &mut common.paths {
+        let is_conftest = p.file_name().is_some_and(|n| n == "conftest.py");
+        if is_conftest && p.is_file() {
+            *p = match p.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+        }
+    }
+    common
+}
+
 fn check(args: &CheckArgs) -> anyhow::Result<u8> {
     if let Err(code) = check_output_files(args) {
         return Ok(code);
     }
-    let analysis = match analyse("check", &args.common, &AnalyzeOptions::default()) {
+    let common = conftests_as_dirs(&args.common);
+    let analysis = match analyse("check", &common, &AnalyzeOptions::default()) {
         Ok(a) => a,
         Err(code) => return Ok(code),
     };
-    warn_if_no_tests("check", &analysis, &args.common);
+    warn_if_no_tests("check", &analysis, &common);
     let sel = selection(&analysis.project, args);
     let mut findings = rules::findings(&analysis, &sel);
     let shown = Shown::new(&analysis.project.root);
@@ -462,7 +481,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<u8> {
         }
         if fixed > 0 {
             // Report what is left, from the files as they are now.
-            analysis = match analyse("check", &args.common, &AnalyzeOptions::default()) {
+            analysis = match analyse("check", &common, &AnalyzeOptions::default()) {
                 Ok(a) => a,
                 Err(code) => return Ok(code),
             };
@@ -951,6 +970,47 @@ fn report(args: &ReportArgs) -> anyhow::Result<u8> {
         if n == 1 { "" } else { "s" }
     ));
     Ok(EXIT_CLEAN)
+}
+
+/// `history merge`: the project is pytest's rootdir for `--project` (or the
+/// current directory), as for every other command.
+fn history_merge(args: &crate::cli::MergeArgs) -> anyhow::Result<u8> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let common = Common {
+        paths: args.project.iter().cloned().collect(),
+        config: None,
+    };
+    if let Err(code) = check_paths("history merge", &common) {
+        return Ok(code);
+    }
+    let project = match load_project(&common) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    match crate::run::merge::merge_into(&project.root, &cwd, &args.dirs) {
+        Ok(m) => {
+            let mut line = format!(
+                "isoaudit history merge: merged {} history dir(s) into .isoaudit/: {} test duration(s), {} run(s)",
+                m.inputs, m.durations, m.runs
+            );
+            match &m.report {
+                Some(r) => line.push_str(&format!(
+                    "; wrote {} for run {} ({} of {} shard(s))",
+                    crate::run::report::CI_TIMINGS,
+                    r.run,
+                    r.present.len(),
+                    r.count
+                )),
+                None => line.push_str("; no sharded run to report"),
+            }
+            eprintln!("{line}");
+            Ok(EXIT_CLEAN)
+        }
+        Err(e) => {
+            eprintln!("isoaudit history merge: error: {e}");
+            Ok(EXIT_ERROR)
+        }
+    }
 }
 
 fn graph(args: &GraphArgs) -> anyhow::Result<u8> {

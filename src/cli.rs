@@ -61,6 +61,9 @@ pub enum Command {
     Rule(RuleArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell).
     Completions(CompletionsArgs),
+    /// Work with the run history under `.isoaudit/`.
+    #[command(subcommand)]
+    History(HistoryCommand),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -76,6 +79,24 @@ pub enum Shell {
     Zsh,
     Fish,
     Powershell,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// Merge the `.isoaudit/` directories of several runs (the shards of a CI
+    /// matrix) into this project's, and write one reports/ci_timings.md for
+    /// the matrix.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct MergeArgs {
+    /// `.isoaudit/` directories, or directories holding one (downloaded artifacts).
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// The project whose history receives them (default: the current directory's).
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
 }
 
 /// Options every analysing command shares.
@@ -268,6 +289,10 @@ pub struct RunArgs {
     /// Run the tests of the files that collected when others failed to (pytest's option).
     #[arg(long)]
     pub continue_on_collection_errors: bool,
+    /// Also write pytest-split's `.test_durations` (nodeid -> seconds), merged
+    /// with the one there, so that pytest-split can plan from isoaudit's runs.
+    #[arg(long)]
+    pub store_durations: bool,
     /// Python interpreter with pytest and pytest-xdist (default: $VIRTUAL_ENV, .venv, python3).
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,

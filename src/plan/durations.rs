@@ -178,6 +178,55 @@ impl Durations {
     }
 }
 
+/// pytest-split's durations file, relative to the project root.
+pub const PYTEST_SPLIT_DURATIONS: &str = ".test_durations";
+
+/// The exact test nodeids (parametrize suffix included) and seconds in a
+/// pytest-split `.test_durations` (an object, or an older list of pairs).
+pub fn read_test_durations(text: &str) -> Result<BTreeMap<String, f64>, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    let mut out = BTreeMap::new();
+    match value {
+        serde_json::Value::Object(map) => {
+            for (nodeid, seconds) in map {
+                let seconds = seconds_of(&nodeid, &seconds)?;
+                out.insert(nodeid, seconds);
+            }
+        }
+        serde_json::Value::Array(pairs) => {
+            for pair in pairs {
+                match pair.as_array().map(Vec::as_slice) {
+                    Some([serde_json::Value::String(nodeid), seconds]) => {
+                        let seconds = seconds_of(nodeid, seconds)?;
+                        out.insert(nodeid.clone(), seconds);
+                    }
+                    _ => return Err(format!("expected [nodeid, seconds] pairs, found {pair}")),
+                }
+            }
+        }
+        other => return Err(format!("expected a JSON object, found {}", kind_of(&other))),
+    }
+    Ok(out)
+}
+
+/// `ran` folded into `old` (a test that ran replaces its old time; the
+/// rest stay), rendered as pytest-split writes the file: one JSON object,
+/// keys sorted, four-space indent.
+pub fn merge_test_durations(old: &BTreeMap<String, f64>, ran: &BTreeMap<String, f64>) -> String {
+    let mut merged = old.clone();
+    for (nodeid, seconds) in ran {
+        merged.insert(nodeid.clone(), super::round3(*seconds));
+    }
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
+    serde::Serialize::serialize(&merged, &mut ser).expect("a map of numbers serializes");
+    let mut text = String::from_utf8(out).expect("serde_json writes UTF-8");
+    text.push('\n');
+    text
+}
+
 /// Where `run` keeps the durations, relative to the project root.
 pub const HISTORY_DURATIONS: &str = ".isoaudit/durations.json";
 

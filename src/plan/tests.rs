@@ -432,3 +432,27 @@ fn options_come_from_the_command_line_then_the_config() {
         Err(PlanError::BadWorkers("zero".into()))
     );
 }
+
+#[test]
+fn test_durations_are_written_as_pytest_split_does_and_merged() {
+    use super::durations::{merge_test_durations, read_test_durations};
+    let old =
+        read_test_durations(r#"[["tests/a.py::test_kept", 2.5], ["tests/a.py::test_p[1]", 9.0]]"#)
+            .unwrap();
+    let ran: std::collections::BTreeMap<String, f64> = [
+        ("tests/a.py::test_p[1]".to_string(), 0.12345),
+        ("tests/a.py::test_new".to_string(), 1.0),
+    ]
+    .into_iter()
+    .collect();
+    let text = merge_test_durations(&old, &ran);
+    assert_eq!(
+        text,
+        "{\n    \"tests/a.py::test_kept\": 2.5,\n    \"tests/a.py::test_new\": 1.0,\n    \"tests/a.py::test_p[1]\": 0.123\n}\n"
+    );
+    // What isoaudit writes, it reads back, cases summed into functions.
+    let d = Durations::parse(&text).unwrap();
+    assert_eq!(d.get("tests/a.py::test_p"), Some(0.123));
+    assert!(read_test_durations("{\"x\": -1}").is_err());
+    assert!(read_test_durations("3").is_err());
+}

@@ -37,6 +37,19 @@ pub struct RunRecord {
     pub exit_code: i32,
     pub isolation_bugs: usize,
     pub failed: usize,
+    /// The shard of a CI matrix this run was (`--shards K --shard I`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// For a matrix folded by `history merge`: how many shards it had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<usize>,
+}
+
+/// Shard I (1-based) of K.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -165,6 +178,8 @@ mod tests {
             exit_code: 0,
             isolation_bugs: 0,
             failed: 0,
+            shard: None,
+            shards: None,
         }
     }
 

@@ -6,6 +6,7 @@
 
 pub mod gantt;
 pub mod history;
+pub mod merge;
 mod process;
 pub mod report;
 
@@ -52,6 +53,8 @@ pub struct RunOptions {
     pub stall_warning: Option<f64>,
     /// pytest's `--continue-on-collection-errors`, for every phase.
     pub continue_on_collection_errors: bool,
+    /// Also write pytest-split's `.test_durations` (merged with the one there).
+    pub store_durations: bool,
 }
 
 /// `--stall-warning`'s default, in seconds.
@@ -71,6 +74,7 @@ impl RunOptions {
             timeout: None,
             stall_warning: Some(DEFAULT_STALL_WARNING),
             continue_on_collection_errors: false,
+            store_durations: false,
         }
     }
 }
@@ -121,6 +125,7 @@ impl RunOptions {
                     .pytest_args
                     .iter()
                     .any(|a| a == "--continue-on-collection-errors"),
+            store_durations: args.store_durations,
         }
     }
 }
@@ -1145,12 +1150,15 @@ fn run_steps(
 
     let unknown = outcomes.iter().map(|(_, o)| o.unknown).max().unwrap_or(0);
     let mut ran = Durations::new();
+    // Exact nodeids, for pytest-split's file.
+    let mut ran_cases: BTreeMap<String, f64> = BTreeMap::new();
     let mut counts = Counts::default();
     for (_, outcome) in &outcomes {
         for c in &outcome.cases {
             counts.add(c.case.outcome);
             if let Some(nodeid) = &c.nodeid {
                 ran.add_case(nodeid, c.case.time);
+                *ran_cases.entry(nodeid.clone()).or_default() += c.case.time;
             }
         }
     }
@@ -1202,12 +1210,24 @@ fn run_steps(
         exit_code: code,
         isolation_bugs: summary.isolation_bugs.len(),
         failed: summary.failures.len(),
+        shard: plan.meta.shard.as_ref().map(|s| history::Shard {
+            index: s.index,
+            count: s.count,
+        }),
+        shards: None,
     };
+    let record_shard = record.shard;
     history::merge(&mut durations, &mut hist, &ran, record);
     if let Err(e) = history::save(root, &durations, &hist) {
         eprintln!("isoaudit: warning: cannot write the duration history under .isoaudit/: {e}");
     }
+    if opts.store_durations {
+        store_test_durations(root, &ran_cases);
+    }
     summary.exit_code = code;
+    if let Err(e) = merge::save_last_run(root, &summary, record_shard) {
+        eprintln!("isoaudit: warning: cannot write {}: {e}", merge::LAST_RUN);
+    }
     let text = report::render(&summary, &hist.runs);
     let line = summary_line(&summary, &counts, opts);
     match history::write_atomic(&root.join(CI_TIMINGS), text.as_bytes()) {
@@ -1218,6 +1238,39 @@ fn run_steps(
         }
     }
     Ok(code)
+}
+
+/// `--store-durations`: folds the cases that ran into pytest-split's
+/// `.test_durations` under `root`, atomically. A file there that is not one
+/// is left alone, with a warning: it may be someone's data.
+fn store_test_durations(root: &Path, ran: &BTreeMap<String, f64>) {
+    use crate::plan::durations::PYTEST_SPLIT_DURATIONS as FILE;
+    use crate::plan::durations::{merge_test_durations, read_test_durations};
+    let path = root.join(FILE);
+    let old = match std::fs::read_to_string(&path) {
+        Ok(text) => match read_test_durations(&text) {
+            Ok(old) => old,
+            Err(e) => {
+                eprintln!("isoaudit: warning: {FILE} is not a durations file ({e}); not updated");
+                return;
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+        Err(e) => {
+            eprintln!("isoaudit: warning: cannot read {FILE}: {e}; not updated");
+            return;
+        }
+    };
+    let text = merge_test_durations(&old, ran);
+    let all: BTreeSet<&String> = old.keys().chain(ran.keys()).collect();
+    match history::write_atomic(&path, text.as_bytes()) {
+        Ok(()) => header(&format!(
+            "wrote {FILE}: {} test(s) timed by this run, {} in all",
+            ran.len(),
+            all.len()
+        )),
+        Err(e) => eprintln!("isoaudit: warning: cannot write {FILE}: {e}"),
+    }
 }
 
 /// Test cases by outcome, over the phases (not the re-run).

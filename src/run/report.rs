@@ -3,6 +3,8 @@
 
 use std::fmt::Write;
 
+use serde::{Deserialize, Serialize};
+
 use super::history::RunRecord;
 
 /// Where the timing report goes, relative to the project root.
@@ -12,7 +14,7 @@ pub const CI_TIMINGS: &str = "reports/ci_timings.md";
 const TREND_ROWS: usize = 10;
 
 /// One pytest invocation of the run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhaseRun {
     pub label: String,
     pub workers: usize,
@@ -27,7 +29,7 @@ pub struct PhaseRun {
 }
 
 /// A test that failed in parallel and passed alone.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct IsolationBug {
     pub nodeid: String,
     pub unit: String,
@@ -37,7 +39,7 @@ pub struct IsolationBug {
 }
 
 /// How a test took its worker down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum FaultKind {
     /// The worker process died (`os._exit`, a signal, a segfault).
     Crashed,
@@ -58,7 +60,7 @@ impl FaultKind {
 }
 
 /// What the serial re-run said about a test that faulted in parallel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Alone {
     /// Not re-run (a phase with no re-run, or re-runs are off).
     NotRerun,
@@ -71,7 +73,7 @@ pub enum Alone {
 }
 
 /// A test that crashed, hung or broke its worker.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Fault {
     pub nodeid: String,
     pub kind: FaultKind,
@@ -84,7 +86,7 @@ pub struct Fault {
 }
 
 /// A file pytest could not collect.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CollectionError {
     /// The collector's nodeid: a path relative to the rootdir.
     pub path: String,
@@ -93,14 +95,14 @@ pub struct CollectionError {
 }
 
 /// A process a test started and left running after the session.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct LeftBehind {
     /// The test that started it, when known.
     pub nodeid: Option<String>,
     pub cmdline: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
     pub run: u64,
     pub workers: usize,
@@ -118,7 +120,9 @@ pub struct RunSummary {
     /// Why a phase stopped early, one sentence each.
     pub stops: Vec<String>,
     pub exit_code: i32,
-    /// Each pytest invocation and its workers' units over time.
+    /// Each pytest invocation and its workers' units over time. Drawn for
+    /// this run only: a merged matrix report has no single timeline.
+    #[serde(skip)]
     pub timeline: Vec<super::gantt::PhaseTimeline>,
 }
 
@@ -166,7 +170,7 @@ pub fn speedup(serial: f64, wall: f64) -> String {
     }
 }
 
-fn result_word(exit_code: i32, isolation_bugs: usize) -> String {
+pub(crate) fn result_word(exit_code: i32, isolation_bugs: usize) -> String {
     match (exit_code, isolation_bugs) {
         (0, 0) => "passed".into(),
         (0, n) => format!("passed, {n} isolation bug(s) allowed"),
@@ -363,7 +367,7 @@ pub fn render(summary: &RunSummary, trend: &[RunRecord]) -> String {
 
 /// The sections on what went wrong outside ordinary failures: collection
 /// errors, crashes and timeouts, processes left running, tests not run.
-fn render_faults(out: &mut String, summary: &RunSummary) {
+pub(crate) fn render_faults(out: &mut String, summary: &RunSummary) {
     if !summary.collection_errors.is_empty() {
         let _ = writeln!(out, "## Collection errors\n");
         let _ = writeln!(
@@ -446,7 +450,7 @@ fn render_faults(out: &mut String, summary: &RunSummary) {
 }
 
 /// Text that fits in one table cell.
-fn cell(text: &str) -> String {
+pub(crate) fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
@@ -524,6 +528,8 @@ mod tests {
                 exit_code: if run == 12 { 1 } else { 0 },
                 isolation_bugs: usize::from(run == 12),
                 failed: 1,
+                shard: None,
+                shards: None,
             })
             .collect();
         let text = render(&summary, &trend);

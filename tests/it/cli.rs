@@ -338,3 +338,39 @@ fn suppression_comments_and_per_file_ignores() {
     .collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn check_given_a_conftest_checks_the_tests_below_it() {
+    let demo = Shipped::new(&["etl"]);
+    let suite = demo.suite("etl");
+    let run = |path: &str| {
+        let out = isoaudit()
+            .args(["check", "--output-format", "json", "--exit-zero", path])
+            .current_dir(&suite)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let via_conftest = run("tests/integration/conftest.py");
+    let via_dir = run("tests/integration");
+    assert_eq!(via_conftest["findings"], via_dir["findings"]);
+    assert!(via_conftest["summary"]["tests"].as_u64().unwrap() > 0);
+    // A test file alone still loads the conftest.py chain above it: the
+    // fixture's hazard reaches the test.
+    let one = run("tests/integration/test_neo4j_loader.py");
+    let paths: Vec<&str> = one["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.contains(&"tests/integration/conftest.py"),
+        "{paths:?}"
+    );
+}

@@ -3,14 +3,16 @@
 use std::path::Path;
 
 /// What isoaudit (and pytest) write into a suite when run on it: the audit
-/// report, `run`'s timings, history and observations, caches. A copy made
+/// report, `run`'s timings, history and observations, the `.test_durations`
+/// of `run --store-durations`, caches. A copy made
 /// for a test leaves them out, so a `report` or `run` someone ran on a
 /// shipped suite never changes what the tests see; `.gitignore` ignores
 /// them in `fixtures/suites/` for the same reason.
-pub const WRITTEN_BY_RUNS: [&str; 5] = [
+pub const WRITTEN_BY_RUNS: [&str; 6] = [
     "docs",
     "reports",
     ".isoaudit",
+    ".test_durations",
     ".pytest_cache",
     "__pycache__",
 ];

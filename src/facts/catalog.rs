@@ -381,6 +381,24 @@ pub fn restoring_context(q: &str) -> Option<&'static str> {
     })
 }
 
+/// xunit and unittest hooks that set up or tear down a whole test class:
+/// they run once per class, before (or after) that class's tests, with `cls`
+/// bound to the class being run (a subclass, when the hook is inherited).
+pub fn is_class_setup_hook(name: &str) -> bool {
+    matches!(
+        name,
+        "setUpClass" | "tearDownClass" | "setup_class" | "teardown_class"
+    )
+}
+
+/// State a test framework resets before every test it runs, so what one
+/// test leaves there no later test sees: Django's test cases (and
+/// pytest-django's autouse mailbox fixture) empty the outbox of the locmem
+/// email backend before each test.
+pub fn is_reset_per_test(q: &str) -> bool {
+    matches!(q, "django.core.mail.outbox")
+}
+
 /// Per-request and per-app-context proxies of web frameworks (`flask.g`,
 /// `flask.session`): each request or context gets its own object, so what a
 /// test stores on them is not module state.

@@ -169,6 +169,11 @@ impl<'w, 'a> Walker<'w, 'a> {
     pub(super) fn attr_value(&mut self, whole: &Expr, value: &Expr, attr: &str, d: u32) -> Val {
         // `self.import_dir` / `cls.registry`: an attribute of the class, which
         // every instance (every test of a test class) shares.
+        if let ExprKind::Name(n) = &value.kind {
+            if let Some(v) = self.locals.get(&format!("{n}.{attr}")) {
+                return v.clone();
+            }
+        }
         if let (ExprKind::Name(n), Some(class)) = (&value.kind, self.class.clone()) {
             let receiver = matches!(n.as_str(), "self" | "cls")
                 && matches!(

@@ -383,6 +383,7 @@ impl<'a> Analyzer<'a> {
             local_funcs: HashMap::new(),
             api: None,
             restoring: false,
+            class_setup: class.is_some() && catalog::is_class_setup_hook(&func.name),
         };
         for (name, v) in &params {
             match v {
@@ -434,6 +435,20 @@ impl<'a> Analyzer<'a> {
                     .as_deref()
                     .is_some_and(|k| key_matches_any(k, restored.iter().map(String::as_str)))
         });
+        // Reading what the body itself restores is saving it for the
+        // restore (`saved = X.y; X.y = v; ...; finally: X.y = saved`), not
+        // depending on what earlier tests left there.
+        // Reading `X.a` on the way to a restored `X.a.b` is part of the save.
+        let saved = |k: &String| {
+            let body = state_body(k);
+            !key_matches_any(k, restored.iter().map(String::as_str))
+                && !restored.iter().any(|r| {
+                    let r = state_body(r);
+                    r == body || r.starts_with(body) && r[body.len()..].starts_with('.')
+                })
+        };
+        out.reads.retain(saved);
+        out.latent_reads.retain(saved);
         if !restored.is_empty() {
             out.mitigations.insert("restored in teardown".into());
         }
@@ -482,6 +497,14 @@ fn builtin_value(name: &str) -> Val {
         n if builtins::gives_unique_value(n) => Val::Unique,
         _ => Val::Unknown,
     }
+}
+
+/// The dotted name an in-process key is about, whichever way it was
+/// reached (`attr:m.X.a` and `state:m.X.a` name the same thing).
+fn state_body(key: &str) -> &str {
+    key.strip_prefix("attr:")
+        .or_else(|| key.strip_prefix("state:"))
+        .unwrap_or(key)
 }
 
 /// Is `key` covered by any of `patterns` (see `key_matches_any`)?
@@ -566,6 +589,10 @@ struct Walker<'w, 'a> {
     api: Option<String>,
     /// Walking teardown code for what it restores: undo calls count.
     restoring: bool,
+    /// Walking a class-level setup or teardown hook (`setUpClass`,
+    /// `setup_class`): `cls` is the class being set up, whose own tests
+    /// run after it.
+    class_setup: bool,
 }
 
 const HELP_TMP: &str = "build the path from `tmp_path` (or `tmp_path_factory.mktemp()` in session fixtures) so every test gets its own directory";

@@ -142,6 +142,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                 local_funcs: self.local_funcs.clone(),
                 api: None,
                 restoring: true,
+                class_setup: self.class_setup,
             };
             // Globals declared anywhere in the function apply to teardown.
             collect_globals(body, &mut probe.globals);

@@ -218,7 +218,18 @@ impl<'w, 'a> Walker<'w, 'a> {
                 }
             }
             ExprKind::Starred(inner) => self.assign(inner, Val::Unknown, span),
-            ExprKind::Attribute { value, attr } => self.attr_write(value, attr, target.span),
+            ExprKind::Attribute { value, attr } => {
+                self.attr_write(value, attr, target.span);
+                // `self.work_dir = tempfile.mkdtemp()`: later `self.work_dir`
+                // in this body is that value.
+                if let ExprKind::Name(n) = &value.kind {
+                    if matches!(self.locals.get(n), Some(Val::Obj(Obj::SelfRef)))
+                        && matches!(v, Val::Unique | Val::Str(_))
+                    {
+                        self.locals.insert(format!("{n}.{attr}"), v);
+                    }
+                }
+            }
             ExprKind::Subscript { value, index } => self.subscript_write(value, index, target.span),
             _ => {}
         }
@@ -266,8 +277,12 @@ impl<'w, 'a> Walker<'w, 'a> {
         }
         if let Some(cls) = self.class_target(base) {
             // `cls.x = v` / `type(self).x = v` in a project class; a test
-            // class's own setup storing on `cls` only reaches its own tests.
-            if !self.is_test_class(&cls) {
+            // class's own setup storing on `cls` only reaches its own tests,
+            // and so does a class-setup hook's (`cls` is the class being
+            // run, which sets it again before its tests read it).
+            let own_cls_in_hook = self.class_setup
+                && matches!(&base.kind, ExprKind::Name(n) if n != &cls.name);
+            if !self.is_test_class(&cls) && !own_cls_in_hook {
                 self.class_attr_write(&cls, attr, span);
             }
             return;
@@ -319,7 +334,10 @@ impl<'w, 'a> Walker<'w, 'a> {
             q = format!("{}.{q}", self.module.dotted);
         }
         let key = format!("attr:{q}.{attr}");
-        if q == "os.environ" || catalog::is_context_local(&q) {
+        if q == "os.environ"
+            || catalog::is_context_local(&q)
+            || catalog::is_reset_per_test(&format!("{q}.{attr}"))
+        {
             return;
         }
         if q == "sys" && matches!(attr, "path" | "modules") {
@@ -462,7 +480,11 @@ impl<'w, 'a> Walker<'w, 'a> {
                     return;
                 }
                 let Some(q) = self.q(base) else { return };
-                if q == "os.environ" || q.starts_with("sys.") || catalog::is_context_local(&q) {
+                if q == "os.environ"
+                    || q.starts_with("sys.")
+                    || catalog::is_context_local(&q)
+                    || catalog::is_reset_per_test(&q)
+                {
                     return;
                 }
                 // ORM and client objects (`db.session.add`, `Order.objects.update`)
@@ -662,6 +684,15 @@ impl<'w, 'a> Walker<'w, 'a> {
             ExprKind::Attribute { value, attr } => (Some(attr.as_str()), Some(&**value)),
             _ => (None, None),
         };
+        // `super().setUp()`: the base class's method, on this receiver.
+        if let (Some(m), Some(r)) = (method, receiver) {
+            if let ExprKind::Call(inner) = &r.kind {
+                if matches!(inner.func.dotted().as_deref(), Some(["super"])) {
+                    self.super_call(m, span);
+                    return;
+                }
+            }
+        }
         let recv_val = receiver.map(|r| self.eval(r));
         let recv_q = receiver.and_then(|r| self.q(r)).unwrap_or_default();
 

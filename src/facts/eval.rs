@@ -338,7 +338,17 @@ impl<'w, 'a> Walker<'w, 'a> {
                     .unwrap_or(Val::Unknown);
             }
             "socket.socket" => return Val::Obj(Obj::Socket),
-            "logging.getLogger" => return Val::Obj(Obj::Logger),
+            "logging.getLogger" => {
+                // A logger named after something unique to the test
+                // (`tmp_path.name`, a uuid) is that test's own.
+                if c
+                    .arg(0, "name")
+                    .is_some_and(|a| self.eval_depth(a, d + 1).is_unique())
+                {
+                    return Val::Unique;
+                }
+                return Val::Obj(Obj::Logger);
+            }
             "sqlite3.connect" => {
                 return match c.arg(0, "database").map(|a| self.eval_depth(a, d + 1)) {
                     Some(Val::Str(p))
@@ -529,6 +539,18 @@ impl<'w, 'a> Walker<'w, 'a> {
                 }
                 if let Some(k) = service_key(&s) {
                     return Val::Obj(Obj::Service(format!("service:{k}")));
+                }
+                if s.contains("://") {
+                    // A URL with no host: a network database's driver
+                    // connects to its local default; any other scheme names
+                    // an in-process or registered test dialect, no server.
+                    if !catalog::is_service_scheme(&s) {
+                        return Val::Unknown;
+                    }
+                    let url_scheme = s.split("://").next().unwrap_or("");
+                    let url_scheme = url_scheme.split('+').next().unwrap_or(url_scheme);
+                    let key = format!("{}://localhost", url_scheme.to_ascii_lowercase());
+                    return Val::Obj(Obj::Service(format!("service:{key}")));
                 }
                 if scheme == "postgresql" && s.contains('=') {
                     // libpq key=value DSN.

@@ -425,7 +425,8 @@ impl<'a> Analyzer<'a> {
         w.decorator_mitigations(&func.decorators);
         w.block(&func.body);
         // After the walk, so teardown code sees the locals setup bound.
-        let restored = w.restored_keys(&func.body);
+        let mut restored = w.restored_keys(&func.body);
+        restored.extend(w.reset_by_the_end(&func.body));
         // In-process changes undone in teardown, `finally` or a finalizer do not leak.
         let out = &mut w.out;
         out.hazards.retain(|h| {

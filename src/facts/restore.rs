@@ -150,6 +150,11 @@ impl<'w, 'a> Walker<'w, 'a> {
             for h in probe.out.hazards {
                 if h.effect == Effect::Order {
                     if let Some(k) = h.key {
+                        // Putting back a container's contents (`X[:] =
+                        // saved`) restores what the attribute shows.
+                        if let Some(body) = k.strip_prefix("state:") {
+                            keys.insert(format!("attr:{body}"));
+                        }
                         keys.insert(k);
                     }
                 }
@@ -160,6 +165,72 @@ impl<'w, 'a> Walker<'w, 'a> {
             }
         }
         keys
+    }
+}
+
+impl<'w, 'a> Walker<'w, 'a> {
+    /// Keys the body's own top-level code puts back to their initial state
+    /// before it ends: a module attribute assigned last the literal its
+    /// module binds it to (`cfg.strict = False ... cfg.strict = True`), a
+    /// hook setting switched off last (`sys.setprofile(None)`,
+    /// `gc.enable()`). The change leaks only if the test fails in between.
+    pub(super) fn reset_by_the_end(&mut self, body: &[Stmt]) -> BTreeSet<String> {
+        let mut last: HashMap<String, bool> = HashMap::new();
+        for s in body {
+            match &s.kind {
+                StmtKind::Assign { targets, value } => {
+                    for t in targets {
+                        let ExprKind::Attribute { value: base, attr } = &t.kind else {
+                            continue;
+                        };
+                        let Some(q) = self.q(base) else { continue };
+                        let key = format!("attr:{q}.{attr}");
+                        let initial = self.module_initial_literal(&q, attr);
+                        let same = initial.is_some_and(|i| same_literal(&i.kind, &value.kind));
+                        last.insert(key, same);
+                    }
+                }
+                StmtKind::Expr(Expr {
+                    kind: ExprKind::Call(c),
+                    ..
+                }) => {
+                    let q = self.q(&c.func).unwrap_or_default();
+                    let Some(setting) = catalog::hook_setting(&q) else {
+                        continue;
+                    };
+                    let off = catalog::switches_hook_off(&q, c.args.first().map(|a| &a.kind));
+                    last.insert(format!("setting:{setting}"), off);
+                }
+                _ => {}
+            }
+        }
+        last.into_iter()
+            .filter(|(_, reset)| *reset)
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// The literal a project module binds `attr` to at its top level, for
+    /// `q` naming that module.
+    fn module_initial_literal(&self, q: &str, attr: &str) -> Option<Expr> {
+        let q = q.trim_start_matches('.');
+        let &mi = self.an.module_by_dotted.get(q)?;
+        let e = self.an.suite.modules[mi].constants.get(attr)?;
+        matches!(
+            e.kind,
+            ExprKind::Bool(_) | ExprKind::NoneLit | ExprKind::Int(_) | ExprKind::Str(_)
+        )
+        .then(|| e.clone())
+    }
+}
+
+fn same_literal(a: &ExprKind, b: &ExprKind) -> bool {
+    match (a, b) {
+        (ExprKind::Bool(x), ExprKind::Bool(y)) => x == y,
+        (ExprKind::NoneLit, ExprKind::NoneLit) => true,
+        (ExprKind::Int(Some(x)), ExprKind::Int(Some(y))) => x == y,
+        (ExprKind::Str(x), ExprKind::Str(y)) => x == y,
+        _ => false,
     }
 }
 

@@ -655,6 +655,16 @@ impl<'w, 'a> Walker<'w, 'a> {
                 "use `monkeypatch.delitem(sys.modules, ...)` or `mock.patch.dict(sys.modules, ...)`");
             return;
         }
+        // Switching a hook back off (`gc.enable()`, `sys.settrace(None)`)
+        // changes nothing on its own; in teardown it restores the setting.
+        if catalog::switches_hook_off(q, c.args.first().map(|a| &a.kind)) {
+            if self.restoring {
+                if let Some(setting) = catalog::hook_setting(q) {
+                    self.setting_hazard(setting, q, span);
+                }
+            }
+            return;
+        }
         if let Some(setting) = catalog::process_setting(q) {
             // `locale.setlocale(category)` only reads the current locale.
             let query_only =
@@ -683,18 +693,21 @@ impl<'w, 'a> Walker<'w, 'a> {
             method,
             Some("setLevel" | "addHandler" | "addFilter" | "propagate")
         ) {
+            let m = method.unwrap_or("setLevel");
             if let Some(ExprKind::Call(inner)) = receiver.map(|r| &r.kind) {
                 if self.q(&inner.func).as_deref() == Some("logging.getLogger") {
-                    self.setting_hazard("logging", "logging.getLogger(...).setLevel", span);
+                    if matches!(recv, Some(Val::Obj(Obj::Logger))) {
+                        self.setting_hazard("logging", &format!("logging.getLogger(...).{m}"), span);
+                    }
                     return;
                 }
             }
             if recv_q.starts_with("logging.") {
-                self.setting_hazard("logging", recv_q, span);
+                self.setting_hazard("logging", &format!("{recv_q}.{m}"), span);
                 return;
             }
             if matches!(recv, Some(Val::Obj(Obj::Logger))) {
-                self.setting_hazard("logging", "logger.setLevel", span);
+                self.setting_hazard("logging", &format!("logger.{m}"), span);
                 return;
             }
         }

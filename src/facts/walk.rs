@@ -130,7 +130,31 @@ impl<'w, 'a> Walker<'w, 'a> {
                         self.assign(t, v, s.span);
                     }
                 }
-                self.block(body);
+                let expects_raise = items.iter().any(|it| {
+                    let callee = match &it.context.kind {
+                        ExprKind::Call(c) => &c.func,
+                        _ => &it.context,
+                    };
+                    let unittest_raises = matches!(&callee.kind,
+                        ExprKind::Attribute { attr, .. } if catalog::is_raises_assertion(attr));
+                    unittest_raises
+                        || self
+                            .q(callee)
+                            .is_some_and(|q| catalog::is_raises_context(&q))
+                });
+                match body.split_last() {
+                    Some((last, rest)) if expects_raise => {
+                        // The block's last statement is the one expected to
+                        // raise: what it would have changed never happens.
+                        self.block(rest);
+                        let kept = self.out.hazards.len();
+                        self.stmt(last);
+                        self.out
+                            .hazards
+                            .truncate(kept.min(self.out.hazards.len()));
+                    }
+                    _ => self.block(body),
+                }
                 self.mitigating.truncate(before);
             }
             StmtKind::FunctionDef(f) => {
@@ -257,6 +281,7 @@ impl<'w, 'a> Walker<'w, 'a> {
             return;
         }
         let key = format!("global:{}.{}", self.module.dotted, name);
+        let before = self.out.hazards.len();
         self.hazard(
             "ISO406",
             Some(key),
@@ -265,6 +290,14 @@ impl<'w, 'a> Walker<'w, 'a> {
             format!("assigns the module global `{name}`, which keeps its new value for every later test on the same worker"),
             "pass the value in through a fixture, or restore the global in a yield fixture's teardown",
         );
+        // A global the module does not bind itself is created by this body
+        // (for a lookup by name, say): it matters only where another test
+        // reads it.
+        if !self.module.constants.contains_key(name) && self.out.hazards.len() > before {
+            if let Some(h) = self.out.hazards.last_mut() {
+                h.latent = true;
+            }
+        }
     }
 
     /// `x.attr = v` / `del x.attr`.

@@ -115,6 +115,16 @@ impl<'w, 'a> Walker<'w, 'a> {
         let mut restore_blocks: Vec<Vec<Stmt>> = Vec::new();
         if let Some(pos) = body.iter().position(stmt_has_yield) {
             restore_blocks.push(body[pos + 1..].to_vec());
+            // `with ctx: yield x; cleanup()`: the rest of the `with` block
+            // after the yield is teardown too.
+            let mut inner = &body[pos];
+            while let StmtKind::With { body: b, .. } = &inner.kind {
+                let Some(p) = b.iter().position(stmt_has_yield) else {
+                    break;
+                };
+                restore_blocks.push(b[p + 1..].to_vec());
+                inner = &b[p];
+            }
             // A yield inside `try`: the `finally` is teardown too (collected below).
         }
         collect_finally(body, &mut restore_blocks);
@@ -150,12 +160,23 @@ impl<'w, 'a> Walker<'w, 'a> {
             for h in probe.out.hazards {
                 if h.effect == Effect::Order {
                     if let Some(k) = h.key {
-                        // Putting back a container's contents (`X[:] =
-                        // saved`) restores what the attribute shows.
-                        if let Some(body) = k.strip_prefix("state:") {
-                            keys.insert(format!("attr:{body}"));
-                        }
                         keys.insert(k);
+                    }
+                }
+            }
+            // Putting back a container's whole contents (`X[:] = saved`)
+            // restores what the attribute shows.
+            for st in &block {
+                if let StmtKind::Assign { targets, .. } = &st.kind {
+                    for t in targets {
+                        if let ExprKind::Subscript { value, index } = &t.kind {
+                            if matches!(index.kind, ExprKind::Other(_)) {
+                                if let Some(q) = self.q(value) {
+                                    keys.insert(format!("attr:{q}"));
+                                    keys.insert(format!("state:{q}"));
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -208,6 +229,42 @@ impl<'w, 'a> Walker<'w, 'a> {
             .filter(|(_, reset)| *reset)
             .map(|(k, _)| k)
             .collect()
+    }
+
+    /// `mod.attr = value` where the project module `mod` binds `attr` at its
+    /// top level to the same literal, the same empty container or a fresh
+    /// object built the same way without arguments (`_cache = {}`,
+    /// `_state = Local()`): the attribute is put back to its initial state
+    /// (a cache emptied), which hands later tests what a fresh process has.
+    pub(super) fn resets_to_initial(&self, base: &Expr, attr: &str, value: &Expr) -> bool {
+        let Some(q) = self.q(base) else { return false };
+        let q = q.trim_start_matches('.');
+        let Some(&mi) = self.an.module_by_dotted.get(q) else {
+            return false;
+        };
+        let m = &self.an.suite.modules[mi];
+        let Some(initial) = m.constants.get(attr) else {
+            return false;
+        };
+        match (&initial.kind, &value.kind) {
+            (ExprKind::Dict(a), ExprKind::Dict(b)) => a.is_empty() && b.is_empty(),
+            (ExprKind::List(a), ExprKind::List(b)) | (ExprKind::Set(a), ExprKind::Set(b)) => {
+                a.is_empty() && b.is_empty()
+            }
+            (ExprKind::Call(a), ExprKind::Call(b)) => {
+                let fresh = |c: &Call| c.args.is_empty() && c.keywords.is_empty();
+                fresh(a) && fresh(b) && {
+                    let ours = self.q(&b.func);
+                    let theirs = m.imports.qualify(&a.func).or_else(|| {
+                        a.func
+                            .dotted()
+                            .map(|d| format!("{}.{}", m.dotted, d.join(".")))
+                    });
+                    ours.is_some() && ours == theirs
+                }
+            }
+            (a, b) => same_literal(a, b),
+        }
     }
 
     /// The literal a project module binds `attr` to at its top level, for

@@ -61,6 +61,11 @@ impl<'w, 'a> Walker<'w, 'a> {
                     self.environ_assignment(t, value, &v, s.span);
                 }
                 for t in targets {
+                    if let ExprKind::Attribute { value: base, attr } = &t.kind {
+                        if self.resets_to_initial(base, attr, value) {
+                            continue;
+                        }
+                    }
                     self.assign(t, v.clone(), s.span);
                 }
             }
@@ -333,8 +338,11 @@ impl<'w, 'a> Walker<'w, 'a> {
             }
             // `store.rows.limit = 3` / `self.shared.flag = True`: a part of an
             // object every test shares.
+            // In teardown, a local alias of the shared object counts too
+            // (`saved = mod.obj; ...; finally: saved.attr = old`).
             Val::Container(key)
-                if eval::is_object_key(key) && !matches!(base.kind, ExprKind::Name(_)) =>
+                if eval::is_object_key(key)
+                    && (!matches!(base.kind, ExprKind::Name(_)) || self.restoring) =>
             {
                 let key = key.clone();
                 self.shared_object_change(&key, &format!("sets `{attr}` on"), span);

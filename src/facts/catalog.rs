@@ -381,6 +381,14 @@ pub fn restoring_context(q: &str) -> Option<&'static str> {
     })
 }
 
+/// In-memory file objects: what is built over one keeps its bytes in memory.
+pub fn is_in_memory_stream(q: &str) -> bool {
+    matches!(
+        q,
+        "io.BytesIO" | "io.StringIO" | "_io.BytesIO" | "_io.StringIO" | "tempfile.SpooledTemporaryFile"
+    )
+}
+
 /// Process hooks switched on and off by one call each: the setting they
 /// belong to.
 pub fn hook_setting(q: &str) -> Option<&'static str> {

@@ -132,9 +132,17 @@ impl<'w, 'a> Walker<'w, 'a> {
             return;
         }
         let callee_name = method.unwrap_or_else(|| q.rsplit('.').next().unwrap_or(q));
-        let writer = (catalog::looks_like_writer(callee_name)
-            && !catalog::is_write_to_arg_method(callee_name))
-            || (method.is_none() && catalog::looks_like_file_backed(callee_name));
+        // An object built over an in-memory stream (`Upload(io.BytesIO(b""),
+        // "a.txt")`): the name is metadata, nothing is written to disk.
+        let over_memory = c.args.iter().chain(c.keywords.iter().map(|k| &k.value)).any(|a| {
+            a.as_call()
+                .and_then(|inner| self.q(&inner.func))
+                .is_some_and(|q| catalog::is_in_memory_stream(&q))
+        });
+        let writer = !over_memory
+            && ((catalog::looks_like_writer(callee_name)
+                && !catalog::is_write_to_arg_method(callee_name))
+                || (method.is_none() && catalog::looks_like_file_backed(callee_name)));
         for a in c.args.iter() {
             if writer {
                 let v = self.eval(a);

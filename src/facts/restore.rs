@@ -172,6 +172,9 @@ impl<'w, 'a> Walker<'w, 'a> {
                         if let ExprKind::Subscript { value, index } = &t.kind {
                             if matches!(index.kind, ExprKind::Other(_)) {
                                 if let Some(q) = self.q(value) {
+                                    if q == "sys.path" {
+                                        keys.insert(q.clone());
+                                    }
                                     keys.insert(format!("attr:{q}"));
                                     keys.insert(format!("state:{q}"));
                                 }
@@ -356,9 +359,29 @@ pub(super) fn collect_finalizers(body: &[Stmt], out: &mut Vec<Vec<Stmt>>) {
                             _ => {}
                         }
                     }
+                    // `addfinalizer(functools.partial(undo, x))` calls `undo(x)`.
+                    if let Some(ExprKind::Call(p)) = c.args.first().map(|a| &a.kind) {
+                        let partial = p
+                            .func
+                            .dotted()
+                            .is_some_and(|d| d.last() == Some(&"partial"));
+                        if let (true, Some(f)) = (partial, p.args.first()) {
+                            out.push(vec![Stmt {
+                                kind: StmtKind::Expr(Expr {
+                                    kind: ExprKind::Call(Box::new(Call {
+                                        func: f.clone(),
+                                        args: p.args[1..].to_vec(),
+                                        keywords: p.keywords.clone(),
+                                    })),
+                                    span: e.span,
+                                }),
+                                span: e.span,
+                            }]);
+                        }
+                    }
                     // `addCleanup(os.chdir, old)` / `addCleanup(setattr, mod, "x", old)`.
                     if let Some(first) = c.args.first() {
-                        if !matches!(first.kind, ExprKind::Lambda(_)) {
+                        if !matches!(first.kind, ExprKind::Lambda(_) | ExprKind::Call(_)) {
                             out.push(vec![Stmt {
                                 kind: StmtKind::Expr(Expr {
                                     kind: ExprKind::Call(Box::new(Call {

@@ -343,7 +343,12 @@ pub(super) fn collect_finalizers(body: &[Stmt], out: &mut Vec<Vec<Stmt>>) {
             if let ExprKind::Attribute { attr, .. } = &c.func.kind {
                 if matches!(
                     attr.as_str(),
-                    "addfinalizer" | "addCleanup" | "callback" | "enter_context"
+                    "addfinalizer"
+                        | "addCleanup"
+                        | "addClassCleanup"
+                        | "addModuleCleanup"
+                        | "callback"
+                        | "enter_context"
                 ) {
                     for a in &c.args {
                         match &a.kind {

@@ -385,7 +385,11 @@ pub fn restoring_context(q: &str) -> Option<&'static str> {
 pub fn is_in_memory_stream(q: &str) -> bool {
     matches!(
         q,
-        "io.BytesIO" | "io.StringIO" | "_io.BytesIO" | "_io.StringIO" | "tempfile.SpooledTemporaryFile"
+        "io.BytesIO"
+            | "io.StringIO"
+            | "_io.BytesIO"
+            | "_io.StringIO"
+            | "tempfile.SpooledTemporaryFile"
     )
 }
 

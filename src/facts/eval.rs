@@ -344,8 +344,7 @@ impl<'w, 'a> Walker<'w, 'a> {
             "logging.getLogger" => {
                 // A logger named after something unique to the test
                 // (`tmp_path.name`, a uuid) is that test's own.
-                if c
-                    .arg(0, "name")
+                if c.arg(0, "name")
                     .is_some_and(|a| self.eval_depth(a, d + 1).is_unique())
                 {
                     return Val::Unique;

@@ -134,11 +134,15 @@ impl<'w, 'a> Walker<'w, 'a> {
         let callee_name = method.unwrap_or_else(|| q.rsplit('.').next().unwrap_or(q));
         // An object built over an in-memory stream (`Upload(io.BytesIO(b""),
         // "a.txt")`): the name is metadata, nothing is written to disk.
-        let over_memory = c.args.iter().chain(c.keywords.iter().map(|k| &k.value)).any(|a| {
-            a.as_call()
-                .and_then(|inner| self.q(&inner.func))
-                .is_some_and(|q| catalog::is_in_memory_stream(&q))
-        });
+        let over_memory = c
+            .args
+            .iter()
+            .chain(c.keywords.iter().map(|k| &k.value))
+            .any(|a| {
+                a.as_call()
+                    .and_then(|inner| self.q(&inner.func))
+                    .is_some_and(|q| catalog::is_in_memory_stream(&q))
+            });
         let writer = !over_memory
             && ((catalog::looks_like_writer(callee_name)
                 && !catalog::is_write_to_arg_method(callee_name))
@@ -705,7 +709,11 @@ impl<'w, 'a> Walker<'w, 'a> {
             if let Some(ExprKind::Call(inner)) = receiver.map(|r| &r.kind) {
                 if self.q(&inner.func).as_deref() == Some("logging.getLogger") {
                     if matches!(recv, Some(Val::Obj(Obj::Logger))) {
-                        self.setting_hazard("logging", &format!("logging.getLogger(...).{m}"), span);
+                        self.setting_hazard(
+                            "logging",
+                            &format!("logging.getLogger(...).{m}"),
+                            span,
+                        );
                     }
                     return;
                 }

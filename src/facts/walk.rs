@@ -154,9 +154,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                         self.block(rest);
                         let kept = self.out.hazards.len();
                         self.stmt(last);
-                        self.out
-                            .hazards
-                            .truncate(kept.min(self.out.hazards.len()));
+                        self.out.hazards.truncate(kept.min(self.out.hazards.len()));
                     }
                     _ => self.block(body),
                 }
@@ -318,8 +316,8 @@ impl<'w, 'a> Walker<'w, 'a> {
             // class's own setup storing on `cls` only reaches its own tests,
             // and so does a class-setup hook's (`cls` is the class being
             // run, which sets it again before its tests read it).
-            let own_cls_in_hook = self.class_setup
-                && matches!(&base.kind, ExprKind::Name(n) if n != &cls.name);
+            let own_cls_in_hook =
+                self.class_setup && matches!(&base.kind, ExprKind::Name(n) if n != &cls.name);
             if !self.is_test_class(&cls) && !own_cls_in_hook {
                 self.class_attr_write(&cls, attr, span);
             }

@@ -381,6 +381,76 @@ pub fn restoring_context(q: &str) -> Option<&'static str> {
     })
 }
 
+/// In-memory file objects: what is built over one keeps its bytes in memory.
+pub fn is_in_memory_stream(q: &str) -> bool {
+    matches!(
+        q,
+        "io.BytesIO"
+            | "io.StringIO"
+            | "_io.BytesIO"
+            | "_io.StringIO"
+            | "tempfile.SpooledTemporaryFile"
+    )
+}
+
+/// Process hooks switched on and off by one call each: the setting they
+/// belong to.
+pub fn hook_setting(q: &str) -> Option<&'static str> {
+    Some(match q {
+        "sys.settrace" | "sys.setprofile" | "threading.settrace" | "threading.setprofile" => {
+            "tracing"
+        }
+        "gc.disable" | "gc.enable" => "gc",
+        "faulthandler.enable" | "faulthandler.disable" => "faulthandler",
+        _ => return None,
+    })
+}
+
+/// Does this call put its hook back to the interpreter's default
+/// (`sys.settrace(None)`, `gc.enable()`)?
+pub fn switches_hook_off(q: &str, first_arg: Option<&crate::python::ir::ExprKind>) -> bool {
+    use crate::python::ir::ExprKind;
+    match q {
+        "gc.enable" | "faulthandler.disable" => true,
+        "sys.settrace" | "sys.setprofile" | "threading.settrace" | "threading.setprofile" => {
+            matches!(first_arg, Some(ExprKind::NoneLit))
+        }
+        _ => false,
+    }
+}
+
+/// Context managers whose block is expected to raise (the test fails
+/// otherwise).
+pub fn is_raises_context(q: &str) -> bool {
+    matches!(q, "pytest.raises" | "_pytest.python_api.raises")
+}
+
+/// unittest's (and its frameworks') `with self.assertRaises(...)` family.
+pub fn is_raises_assertion(method: &str) -> bool {
+    matches!(
+        method,
+        "assertRaises" | "assertRaisesRegex" | "assertRaisesMessage"
+    )
+}
+
+/// xunit and unittest hooks that set up or tear down a whole test class:
+/// they run once per class, before (or after) that class's tests, with `cls`
+/// bound to the class being run (a subclass, when the hook is inherited).
+pub fn is_class_setup_hook(name: &str) -> bool {
+    matches!(
+        name,
+        "setUpClass" | "tearDownClass" | "setup_class" | "teardown_class"
+    )
+}
+
+/// State a test framework resets before every test it runs, so what one
+/// test leaves there no later test sees: Django's test cases (and
+/// pytest-django's autouse mailbox fixture) empty the outbox of the locmem
+/// email backend before each test.
+pub fn is_reset_per_test(q: &str) -> bool {
+    matches!(q, "django.core.mail.outbox")
+}
+
 /// Per-request and per-app-context proxies of web frameworks (`flask.g`,
 /// `flask.session`): each request or context gets its own object, so what a
 /// test stores on them is not module state.

@@ -169,6 +169,11 @@ impl<'w, 'a> Walker<'w, 'a> {
     pub(super) fn attr_value(&mut self, whole: &Expr, value: &Expr, attr: &str, d: u32) -> Val {
         // `self.import_dir` / `cls.registry`: an attribute of the class, which
         // every instance (every test of a test class) shares.
+        if let ExprKind::Name(n) = &value.kind {
+            if let Some(v) = self.locals.get(&format!("{n}.{attr}")) {
+                return v.clone();
+            }
+        }
         if let (ExprKind::Name(n), Some(class)) = (&value.kind, self.class.clone()) {
             let receiver = matches!(n.as_str(), "self" | "cls")
                 && matches!(
@@ -191,6 +196,9 @@ impl<'w, 'a> Walker<'w, 'a> {
             (Val::Obj(Obj::PrivateService), _) => Val::Obj(Obj::PrivateService),
             // Parts of a shared object are that object (`spark.conf`,
             // `store.rows`): changing one changes what every user sees.
+            // A model's manager (`Model.objects`) talks to the database,
+            // which the test framework rolls back; it is no in-process state.
+            (Val::Container(_), "objects") => Val::Unknown,
             (Val::Container(k), _)
                 if k.starts_with("fixtureobj:")
                     || k.starts_with("fixture:")
@@ -342,7 +350,16 @@ impl<'w, 'a> Walker<'w, 'a> {
                     .unwrap_or(Val::Unknown);
             }
             "socket.socket" => return Val::Obj(Obj::Socket),
-            "logging.getLogger" => return Val::Obj(Obj::Logger),
+            "logging.getLogger" => {
+                // A logger named after something unique to the test
+                // (`tmp_path.name`, a uuid) is that test's own.
+                if c.arg(0, "name")
+                    .is_some_and(|a| self.eval_depth(a, d + 1).is_unique())
+                {
+                    return Val::Unique;
+                }
+                return Val::Obj(Obj::Logger);
+            }
             "sqlite3.connect" => {
                 return match c.arg(0, "database").map(|a| self.eval_depth(a, d + 1)) {
                     Some(Val::Str(p))
@@ -534,6 +551,18 @@ impl<'w, 'a> Walker<'w, 'a> {
                 }
                 if let Some(k) = service_key(&s) {
                     return Val::Obj(Obj::Service(format!("service:{k}")));
+                }
+                if s.contains("://") {
+                    // A URL with no host: a network database's driver
+                    // connects to its local default; any other scheme names
+                    // an in-process or registered test dialect, no server.
+                    if !catalog::is_service_scheme(&s) {
+                        return Val::Unknown;
+                    }
+                    let url_scheme = s.split("://").next().unwrap_or("");
+                    let url_scheme = url_scheme.split('+').next().unwrap_or(url_scheme);
+                    let key = format!("{}://localhost", url_scheme.to_ascii_lowercase());
+                    return Val::Obj(Obj::Service(format!("service:{key}")));
                 }
                 if scheme == "postgresql" && s.contains('=') {
                     // libpq key=value DSN.

@@ -419,6 +419,7 @@ impl<'a> Analyzer<'a> {
             api: None,
             restoring: false,
             scoped,
+            class_setup: class.is_some() && catalog::is_class_setup_hook(&func.name),
         };
         for (name, v) in &params {
             match v {
@@ -460,7 +461,8 @@ impl<'a> Analyzer<'a> {
         w.decorator_mitigations(&func.decorators);
         w.block(&func.body);
         // After the walk, so teardown code sees the locals setup bound.
-        let restored = w.restored_keys(&func.body);
+        let mut restored = w.restored_keys(&func.body);
+        restored.extend(w.reset_by_the_end(&func.body));
         // In-process changes undone in teardown, `finally` or a finalizer do not leak.
         let out = &mut w.out;
         out.hazards.retain(|h| {
@@ -470,6 +472,20 @@ impl<'a> Analyzer<'a> {
                     .as_deref()
                     .is_some_and(|k| key_matches_any(k, restored.iter().map(String::as_str)))
         });
+        // Reading what the body itself restores is saving it for the
+        // restore (`saved = X.y; X.y = v; ...; finally: X.y = saved`), not
+        // depending on what earlier tests left there.
+        // Reading `X.a` on the way to a restored `X.a.b` is part of the save.
+        let saved = |k: &String| {
+            let body = state_body(k);
+            !key_matches_any(k, restored.iter().map(String::as_str))
+                && !restored.iter().any(|r| {
+                    let r = state_body(r);
+                    r == body || r.starts_with(body) && r[body.len()..].starts_with('.')
+                })
+        };
+        out.reads.retain(saved);
+        out.latent_reads.retain(saved);
         if !restored.is_empty() {
             out.mitigations.insert("restored in teardown".into());
         }
@@ -518,6 +534,14 @@ fn builtin_value(name: &str) -> Val {
         n if builtins::gives_unique_value(n) => Val::Unique,
         _ => Val::Unknown,
     }
+}
+
+/// The dotted name an in-process key is about, whichever way it was
+/// reached (`attr:m.X.a` and `state:m.X.a` name the same thing).
+fn state_body(key: &str) -> &str {
+    key.strip_prefix("attr:")
+        .or_else(|| key.strip_prefix("state:"))
+        .unwrap_or(key)
 }
 
 /// Is `key` covered by any of `patterns` (see `key_matches_any`)?
@@ -605,6 +629,10 @@ struct Walker<'w, 'a> {
     /// Locals holding a path a broad-scoped fixture created once for its
     /// whole scope, by the `fixturefile:` key of that file.
     scoped: HashMap<String, String>,
+    /// Walking a class-level setup or teardown hook (`setUpClass`,
+    /// `setup_class`): `cls` is the class being set up, whose own tests
+    /// run after it.
+    class_setup: bool,
 }
 
 const HELP_TMP: &str = "build the path from `tmp_path` (or `tmp_path_factory.mktemp()` in session fixtures) so every test gets its own directory";

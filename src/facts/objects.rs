@@ -138,7 +138,7 @@ impl<'a> Analyzer<'a> {
     }
 
     /// A base class expression of `c`, resolved in `c`'s module.
-    fn base_classes(&self, c: &ClassRef) -> Vec<ClassRef> {
+    pub(super) fn base_classes(&self, c: &ClassRef) -> Vec<ClassRef> {
         let m = &self.suite.modules[c.module];
         let Some(def) = m.class_defs.get(&c.name) else {
             return Vec::new();
@@ -707,6 +707,27 @@ impl<'w, 'a> Walker<'w, 'a> {
         })
     }
 
+    /// `super().method(...)` in a method: the first base class (in MRO
+    /// order) that defines it, run on this body's receiver.
+    pub(super) fn super_call(&mut self, method: &str, span: Span) {
+        let Some(own) = self.own_class() else { return };
+        let target = self
+            .an
+            .base_classes(&own)
+            .iter()
+            .find_map(|b| self.an.find_method(b, method, 1));
+        let Some((owner, f)) = target else { return };
+        if let Some(sub) = self.an.summary(owner.module, Some(&owner), &f) {
+            self.out.mutates_self |= sub.mutates_self;
+            self.absorb(
+                &sub,
+                span,
+                &format!("{}.{}", owner.name, f.name),
+                owner.module,
+            );
+        }
+    }
+
     /// Brings a callee's summary into this body: its hazards at the call
     /// site (unless a surrounding patch restores them) and its reads.
     pub(super) fn absorb(&mut self, sub: &FnFacts, span: Span, callee: &str, callee_module: usize) {
@@ -733,6 +754,9 @@ impl<'w, 'a> Walker<'w, 'a> {
             self.out.hazards.push(h);
         }
         self.take_reads(sub, latent);
+        // A callee that moves into a directory of its own (`os.chdir` to a
+        // `mkdtemp()`) puts this body's relative paths there too.
+        self.out.chdir_unique |= sub.chdir_unique;
     }
 
     /// A callee's reads, as this body's: application code's are latent, and

@@ -115,6 +115,16 @@ impl<'w, 'a> Walker<'w, 'a> {
         let mut restore_blocks: Vec<Vec<Stmt>> = Vec::new();
         if let Some(pos) = body.iter().position(stmt_has_yield) {
             restore_blocks.push(body[pos + 1..].to_vec());
+            // `with ctx: yield x; cleanup()`: the rest of the `with` block
+            // after the yield is teardown too.
+            let mut inner = &body[pos];
+            while let StmtKind::With { body: b, .. } = &inner.kind {
+                let Some(p) = b.iter().position(stmt_has_yield) else {
+                    break;
+                };
+                restore_blocks.push(b[p + 1..].to_vec());
+                inner = &b[p];
+            }
             // A yield inside `try`: the `finally` is teardown too (collected below).
         }
         collect_finally(body, &mut restore_blocks);
@@ -143,6 +153,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                 api: None,
                 restoring: true,
                 scoped: self.scoped.clone(),
+                class_setup: self.class_setup,
             };
             // Globals declared anywhere in the function apply to teardown.
             collect_globals(body, &mut probe.globals);
@@ -156,12 +167,133 @@ impl<'w, 'a> Walker<'w, 'a> {
                     }
                 }
             }
+            // Putting back a container's whole contents (`X[:] = saved`)
+            // restores what the attribute shows.
+            for st in &block {
+                if let StmtKind::Assign { targets, .. } = &st.kind {
+                    for t in targets {
+                        if let ExprKind::Subscript { value, index } = &t.kind {
+                            if matches!(index.kind, ExprKind::Other(_)) {
+                                if let Some(q) = self.q(value) {
+                                    if q == "sys.path" {
+                                        keys.insert(q.clone());
+                                    }
+                                    keys.insert(format!("attr:{q}"));
+                                    keys.insert(format!("state:{q}"));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             // `os.environ.update(saved)` style restores cover every variable.
             if block_mentions_environ_restore(&block, &self.imports) {
                 keys.insert("env:*".into());
             }
         }
         keys
+    }
+}
+
+impl<'w, 'a> Walker<'w, 'a> {
+    /// Keys the body's own top-level code puts back to their initial state
+    /// before it ends: a module attribute assigned last the literal its
+    /// module binds it to (`cfg.strict = False ... cfg.strict = True`), a
+    /// hook setting switched off last (`sys.setprofile(None)`,
+    /// `gc.enable()`). The change leaks only if the test fails in between.
+    pub(super) fn reset_by_the_end(&mut self, body: &[Stmt]) -> BTreeSet<String> {
+        let mut last: HashMap<String, bool> = HashMap::new();
+        for s in body {
+            match &s.kind {
+                StmtKind::Assign { targets, value } => {
+                    for t in targets {
+                        let ExprKind::Attribute { value: base, attr } = &t.kind else {
+                            continue;
+                        };
+                        let Some(q) = self.q(base) else { continue };
+                        let key = format!("attr:{q}.{attr}");
+                        let initial = self.module_initial_literal(&q, attr);
+                        let same = initial.is_some_and(|i| same_literal(&i.kind, &value.kind));
+                        last.insert(key, same);
+                    }
+                }
+                StmtKind::Expr(Expr {
+                    kind: ExprKind::Call(c),
+                    ..
+                }) => {
+                    let q = self.q(&c.func).unwrap_or_default();
+                    let Some(setting) = catalog::hook_setting(&q) else {
+                        continue;
+                    };
+                    let off = catalog::switches_hook_off(&q, c.args.first().map(|a| &a.kind));
+                    last.insert(format!("setting:{setting}"), off);
+                }
+                _ => {}
+            }
+        }
+        last.into_iter()
+            .filter(|(_, reset)| *reset)
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// `mod.attr = value` where the project module `mod` binds `attr` at its
+    /// top level to the same literal, the same empty container or a fresh
+    /// object built the same way without arguments (`_cache = {}`,
+    /// `_state = Local()`): the attribute is put back to its initial state
+    /// (a cache emptied), which hands later tests what a fresh process has.
+    pub(super) fn resets_to_initial(&self, base: &Expr, attr: &str, value: &Expr) -> bool {
+        let Some(q) = self.q(base) else { return false };
+        let q = q.trim_start_matches('.');
+        let Some(&mi) = self.an.module_by_dotted.get(q) else {
+            return false;
+        };
+        let m = &self.an.suite.modules[mi];
+        let Some(initial) = m.constants.get(attr) else {
+            return false;
+        };
+        match (&initial.kind, &value.kind) {
+            (ExprKind::Dict(a), ExprKind::Dict(b)) => a.is_empty() && b.is_empty(),
+            (ExprKind::List(a), ExprKind::List(b)) | (ExprKind::Set(a), ExprKind::Set(b)) => {
+                a.is_empty() && b.is_empty()
+            }
+            (ExprKind::Call(a), ExprKind::Call(b)) => {
+                let fresh = |c: &Call| c.args.is_empty() && c.keywords.is_empty();
+                fresh(a) && fresh(b) && {
+                    let ours = self.q(&b.func);
+                    let theirs = m.imports.qualify(&a.func).or_else(|| {
+                        a.func
+                            .dotted()
+                            .map(|d| format!("{}.{}", m.dotted, d.join(".")))
+                    });
+                    ours.is_some() && ours == theirs
+                }
+            }
+            (a, b) => same_literal(a, b),
+        }
+    }
+
+    /// The literal a project module binds `attr` to at its top level, for
+    /// `q` naming that module.
+    fn module_initial_literal(&self, q: &str, attr: &str) -> Option<Expr> {
+        let q = q.trim_start_matches('.');
+        let &mi = self.an.module_by_dotted.get(q)?;
+        let e = self.an.suite.modules[mi].constants.get(attr)?;
+        matches!(
+            e.kind,
+            ExprKind::Bool(_) | ExprKind::NoneLit | ExprKind::Int(_) | ExprKind::Str(_)
+        )
+        .then(|| e.clone())
+    }
+}
+
+fn same_literal(a: &ExprKind, b: &ExprKind) -> bool {
+    match (a, b) {
+        (ExprKind::Bool(x), ExprKind::Bool(y)) => x == y,
+        (ExprKind::NoneLit, ExprKind::NoneLit) => true,
+        (ExprKind::Int(Some(x)), ExprKind::Int(Some(y))) => x == y,
+        (ExprKind::Str(x), ExprKind::Str(y)) => x == y,
+        _ => false,
     }
 }
 
@@ -214,7 +346,12 @@ pub(super) fn collect_finalizers(body: &[Stmt], out: &mut Vec<Vec<Stmt>>) {
             if let ExprKind::Attribute { attr, .. } = &c.func.kind {
                 if matches!(
                     attr.as_str(),
-                    "addfinalizer" | "addCleanup" | "callback" | "enter_context"
+                    "addfinalizer"
+                        | "addCleanup"
+                        | "addClassCleanup"
+                        | "addModuleCleanup"
+                        | "callback"
+                        | "enter_context"
                 ) {
                     for a in &c.args {
                         match &a.kind {
@@ -230,9 +367,29 @@ pub(super) fn collect_finalizers(body: &[Stmt], out: &mut Vec<Vec<Stmt>>) {
                             _ => {}
                         }
                     }
+                    // `addfinalizer(functools.partial(undo, x))` calls `undo(x)`.
+                    if let Some(ExprKind::Call(p)) = c.args.first().map(|a| &a.kind) {
+                        let partial = p
+                            .func
+                            .dotted()
+                            .is_some_and(|d| d.last() == Some(&"partial"));
+                        if let (true, Some(f)) = (partial, p.args.first()) {
+                            out.push(vec![Stmt {
+                                kind: StmtKind::Expr(Expr {
+                                    kind: ExprKind::Call(Box::new(Call {
+                                        func: f.clone(),
+                                        args: p.args[1..].to_vec(),
+                                        keywords: p.keywords.clone(),
+                                    })),
+                                    span: e.span,
+                                }),
+                                span: e.span,
+                            }]);
+                        }
+                    }
                     // `addCleanup(os.chdir, old)` / `addCleanup(setattr, mod, "x", old)`.
                     if let Some(first) = c.args.first() {
-                        if !matches!(first.kind, ExprKind::Lambda(_)) {
+                        if !matches!(first.kind, ExprKind::Lambda(_) | ExprKind::Call(_)) {
                             out.push(vec![Stmt {
                                 kind: StmtKind::Expr(Expr {
                                     kind: ExprKind::Call(Box::new(Call {

@@ -156,9 +156,21 @@ impl<'w, 'a> Walker<'w, 'a> {
             return;
         }
         let callee_name = method.unwrap_or_else(|| q.rsplit('.').next().unwrap_or(q));
-        let writer = (catalog::looks_like_writer(callee_name)
-            && !catalog::is_write_to_arg_method(callee_name))
-            || (method.is_none() && catalog::looks_like_file_backed(callee_name));
+        // An object built over an in-memory stream (`Upload(io.BytesIO(b""),
+        // "a.txt")`): the name is metadata, nothing is written to disk.
+        let over_memory = c
+            .args
+            .iter()
+            .chain(c.keywords.iter().map(|k| &k.value))
+            .any(|a| {
+                a.as_call()
+                    .and_then(|inner| self.q(&inner.func))
+                    .is_some_and(|q| catalog::is_in_memory_stream(&q))
+            });
+        let writer = !over_memory
+            && ((catalog::looks_like_writer(callee_name)
+                && !catalog::is_write_to_arg_method(callee_name))
+                || (method.is_none() && catalog::looks_like_file_backed(callee_name)));
         for a in c.args.iter() {
             if writer {
                 let v = self.eval(a);
@@ -679,6 +691,16 @@ impl<'w, 'a> Walker<'w, 'a> {
                 "use `monkeypatch.delitem(sys.modules, ...)` or `mock.patch.dict(sys.modules, ...)`");
             return;
         }
+        // Switching a hook back off (`gc.enable()`, `sys.settrace(None)`)
+        // changes nothing on its own; in teardown it restores the setting.
+        if catalog::switches_hook_off(q, c.args.first().map(|a| &a.kind)) {
+            if self.restoring {
+                if let Some(setting) = catalog::hook_setting(q) {
+                    self.setting_hazard(setting, q, span);
+                }
+            }
+            return;
+        }
         if let Some(setting) = catalog::process_setting(q) {
             // `locale.setlocale(category)` only reads the current locale.
             let query_only =
@@ -707,18 +729,25 @@ impl<'w, 'a> Walker<'w, 'a> {
             method,
             Some("setLevel" | "addHandler" | "addFilter" | "propagate")
         ) {
+            let m = method.unwrap_or("setLevel");
             if let Some(ExprKind::Call(inner)) = receiver.map(|r| &r.kind) {
                 if self.q(&inner.func).as_deref() == Some("logging.getLogger") {
-                    self.setting_hazard("logging", "logging.getLogger(...).setLevel", span);
+                    if matches!(recv, Some(Val::Obj(Obj::Logger))) {
+                        self.setting_hazard(
+                            "logging",
+                            &format!("logging.getLogger(...).{m}"),
+                            span,
+                        );
+                    }
                     return;
                 }
             }
             if recv_q.starts_with("logging.") {
-                self.setting_hazard("logging", recv_q, span);
+                self.setting_hazard("logging", &format!("{recv_q}.{m}"), span);
                 return;
             }
             if matches!(recv, Some(Val::Obj(Obj::Logger))) {
-                self.setting_hazard("logging", "logger.setLevel", span);
+                self.setting_hazard("logging", &format!("logger.{m}"), span);
                 return;
             }
         }

@@ -73,7 +73,7 @@ impl Converter {
                     .map(|a| self.keywords(&a.keywords))
                     .unwrap_or_default(),
                 decorators: self.decorators(&c.decorator_list),
-                body: self.suite(&c.body),
+                body: class_scope_decorators(self.suite(&c.body)),
                 span: span(c.range),
             })),
             S::Return(r) => StmtKind::Return(r.value.as_deref().map(|e| self.expr(e))),
@@ -407,4 +407,45 @@ fn aliases(names: &[ast::Alias]) -> Vec<Alias> {
             asname: a.asname.as_ref().map(|n| n.id.to_string()),
         })
         .collect()
+}
+
+/// Decorators of methods resolve names in the class body first: `@cases`
+/// after `cases = pytest.mark.parametrize(...)` in the class is that call.
+fn class_scope_decorators(mut body: Vec<Stmt>) -> Vec<Stmt> {
+    let mut bound: std::collections::HashMap<String, Expr> = std::collections::HashMap::new();
+    for s in &mut body {
+        match &mut s.kind {
+            StmtKind::Assign { targets, value } => {
+                for t in targets.iter() {
+                    if let ExprKind::Name(n) = &t.kind {
+                        if matches!(value.kind, ExprKind::Call(_)) {
+                            bound.insert(n.clone(), value.clone());
+                        } else {
+                            bound.remove(n);
+                        }
+                    }
+                }
+            }
+            StmtKind::FunctionDef(f) => {
+                let aliased = f
+                    .decorators
+                    .iter()
+                    .any(|d| matches!(&d.expr.kind, ExprKind::Name(n) if bound.contains_key(n)));
+                if aliased {
+                    let f = std::sync::Arc::make_mut(f);
+                    for d in &mut f.decorators {
+                        if let ExprKind::Name(n) = &d.expr.kind {
+                            if let Some(v) = bound.get(n) {
+                                d.expr = v.clone();
+                            }
+                        }
+                    }
+                }
+                let name = f.name.clone();
+                bound.remove(&name);
+            }
+            _ => {}
+        }
+    }
+    body
 }

@@ -678,6 +678,7 @@ mod tests {
                 left_behind: Vec::new(),
                 not_run: Vec::new(),
                 stops: Vec::new(),
+                timeline: Vec::new(),
                 exit_code,
             },
         }

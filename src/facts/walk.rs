@@ -498,15 +498,66 @@ impl<'w, 'a> Walker<'w, 'a> {
     /// The `fixturefile:` key of a path built from a local that holds a file
     /// or directory a broad-scoped fixture made for its whole scope
     /// (`str(data_file)`, `data_dir / "rows.json"`).
-    pub(super) fn scoped_key(&self, e: &Expr) -> Option<String> {
-        if self.scoped.is_empty() {
-            return None;
-        }
+    pub(super) fn scoped_key(&mut self, e: &Expr) -> Option<String> {
         match &e.kind {
             ExprKind::Name(n) => self.scoped.get(n).cloned(),
             ExprKind::Lambda { .. } => None,
+            // `self.dir`, where `setup_class`/`setUpClass` stored a fresh temp
+            // dir on the class: one directory for every test of the class.
+            ExprKind::Attribute { value, attr } if self.class_setup_dir(value, attr) => {
+                let own = self.own_class()?;
+                let path = &self.an.suite.modules[own.module].rel;
+                Some(format!("fixturefile:{path}::{}.{attr}", own.name))
+            }
             _ => e.children().into_iter().find_map(|c| self.scoped_key(c)),
         }
+    }
+
+    /// `self.X`/`cls.X` in a test class whose class-level setup stored a
+    /// unique path in `X` (`cls.dir = tempfile.mkdtemp()`).
+    fn class_setup_dir(&mut self, base: &Expr, attr: &str) -> bool {
+        let ExprKind::Name(n) = &base.kind else {
+            return false;
+        };
+        if !matches!(self.locals.get(n.as_str()), Some(Val::Obj(Obj::SelfRef))) {
+            return false;
+        }
+        let Some(own) = self.own_class() else {
+            return false;
+        };
+        if own.module != self.mi
+            || !self.is_test_class(&own)
+            || self.an.class_level_attr(&own, attr, 0).is_none()
+        {
+            return false;
+        }
+        // The value a class-level setup hook stores: `cls.<attr> = <value>`.
+        let Some(def) = self.module.class_defs.get(&own.name) else {
+            return false;
+        };
+        let stored: Vec<Expr> = def
+            .body
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StmtKind::FunctionDef(f) if catalog::is_class_setup_hook(&f.name) => Some(f),
+                _ => None,
+            })
+            .flat_map(|f| {
+                let first = f.params.first().map(|p| p.name.clone()).unwrap_or_default();
+                f.body.iter().filter_map(move |st| match &st.kind {
+                    StmtKind::Assign { targets, value }
+                        if targets.iter().any(|t| {
+                            matches!(&t.kind, ExprKind::Attribute { value: b, attr: a }
+                                if a == attr && matches!(&b.kind, ExprKind::Name(n) if *n == first))
+                        }) =>
+                    {
+                        Some(value.clone())
+                    }
+                    _ => None,
+                })
+            })
+            .collect();
+        stored.iter().any(|v| self.eval(v).is_unique())
     }
 
     /// A write into the file (or directory) a broad-scoped fixture created
@@ -515,12 +566,18 @@ impl<'w, 'a> Walker<'w, 'a> {
     pub(super) fn scoped_write(&mut self, key: &str, verb: &str, span: Span) {
         let id = key.trim_start_matches("fixturefile:");
         let shown = id.rsplit_once("::").map_or(id, |(_, tail)| tail);
+        // `Class.attr`: stored by the class's own setup hook.
+        let maker = if shown.contains('.') {
+            format!("the class-level setup stored in `{shown}`")
+        } else {
+            format!("the broad-scoped fixture `{shown}`")
+        };
         self.hazard(
             "ISO703",
             Some(key.to_string()),
             Effect::Order,
             span,
-            format!("{verb} the path the broad-scoped fixture `{shown}` made once for every test in its scope (its file, or a file in its directory); later tests on the same worker find what this one left"),
+            format!("{verb} the path {maker} made once for every test in its scope (its file, or a file in its directory); later tests on the same worker find what this one left"),
             "give the test its own copy (a function-scoped fixture copying the file into `tmp_path`), or restore the file in a yield fixture's teardown",
         );
     }
@@ -724,6 +781,10 @@ impl<'w, 'a> Walker<'w, 'a> {
                 return;
             }
             ExprKind::Attribute { .. } => {
+                // Using the directory class-level setup made for the class.
+                if let Some(k) = self.scoped_key(e) {
+                    self.out.reads.insert(k);
+                }
                 self.read_attr(e);
             }
             ExprKind::Subscript { value, index } if self.is_os_environ(value) => {

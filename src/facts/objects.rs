@@ -114,27 +114,22 @@ impl<'a> Analyzer<'a> {
             });
         }
         let q = q.trim_start_matches('.');
-        let Some((modpath, name)) = q.rsplit_once('.') else {
-            // A bare name may come from `from pkg.mod import *`.
-            return m.imports.stars().find_map(|star| {
-                let &cm = self.module_by_dotted.get(star)?;
-                self.suite.modules[cm]
-                    .class_defs
-                    .contains_key(q)
-                    .then(|| ClassRef {
-                        module: cm,
-                        name: q.to_string(),
-                    })
-            });
+        // `name` defined in the module known as `modpath`.
+        let class_in = |modpath: &str, name: &str| {
+            let &cm = self.module_by_dotted.get(modpath)?;
+            self.suite.modules[cm]
+                .class_defs
+                .contains_key(name)
+                .then(|| ClassRef {
+                    module: cm,
+                    name: name.to_string(),
+                })
         };
-        let &cm = self.module_by_dotted.get(modpath)?;
-        self.suite.modules[cm]
-            .class_defs
-            .contains_key(name)
-            .then(|| ClassRef {
-                module: cm,
-                name: name.to_string(),
-            })
+        match q.rsplit_once('.') {
+            Some((modpath, name)) => class_in(modpath, name),
+            // A bare name may come from `from pkg.mod import *`.
+            None => m.imports.stars().find_map(|star| class_in(star, q)),
+        }
     }
 
     /// A base class expression of `c`, resolved in `c`'s module.

@@ -525,10 +525,7 @@ impl<'w, 'a> Walker<'w, 'a> {
         let Some(own) = self.own_class() else {
             return false;
         };
-        if own.module != self.mi
-            || !self.is_test_class(&own)
-            || self.an.class_level_attr(&own, attr, 0).is_none()
-        {
+        if own.module != self.mi {
             return false;
         }
         // The value a class-level setup hook stores: `cls.<attr> = <value>`.
@@ -557,6 +554,13 @@ impl<'w, 'a> Walker<'w, 'a> {
                 })
             })
             .collect();
+        // Cheap test first: most classes store nothing there.
+        if stored.is_empty()
+            || !self.is_test_class(&own)
+            || self.an.class_level_attr(&own, attr, 0).is_none()
+        {
+            return false;
+        }
         stored.iter().any(|v| self.eval(v).is_unique())
     }
 

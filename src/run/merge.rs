@@ -456,35 +456,21 @@ pub fn render_matrix(shards: &[LastRun], trend: &[RunRecord]) -> String {
         let _ = writeln!(out, "| test | unit | resources |");
         let _ = writeln!(out, "|---|---|---|");
         for bug in &combined.isolation_bugs {
-            let resources = if bug.resources.is_empty() {
-                "none found".to_string()
-            } else {
-                bug.resources
-                    .iter()
-                    .map(|r| format!("`{r}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
+            let resources = report::resource_list(&bug.resources);
             let _ = writeln!(out, "| `{}` | `{}` | {resources} |", bug.nodeid, bug.unit);
         }
         out.push('\n');
     }
     report::render_faults(&mut out, &combined);
-    if !combined.failures.is_empty() {
-        let _ = writeln!(out, "## Failures\n");
-        for nodeid in &combined.failures {
-            let _ = writeln!(out, "- `{nodeid}`");
-        }
-        out.push('\n');
-    }
+    report::render_failures(&mut out, &combined);
 
-    let _ = writeln!(out, "## Trend (last 10 runs)\n");
+    let _ = writeln!(out, "## Trend (last {} runs)\n", report::TREND_ROWS);
     let _ = writeln!(
         out,
         "| run | shards | workers | tests | wall time | serial time | speedup | result |"
     );
     let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---|");
-    let start = trend.len().saturating_sub(10);
+    let start = trend.len().saturating_sub(report::TREND_ROWS);
     for r in trend[start..].iter().rev() {
         let _ = writeln!(
             out,

@@ -11,7 +11,7 @@ use super::history::RunRecord;
 pub const CI_TIMINGS: &str = "reports/ci_timings.md";
 
 /// How many earlier runs the trend table shows.
-const TREND_ROWS: usize = 10;
+pub(crate) const TREND_ROWS: usize = 10;
 
 /// One pytest invocation of the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -314,29 +314,14 @@ pub fn render(summary: &RunSummary, trend: &[RunRecord]) -> String {
             } else {
                 format!("`{}` (not in the plan)", bug.unit)
             };
-            let resources = if bug.resources.is_empty() {
-                "none found".to_string()
-            } else {
-                bug.resources
-                    .iter()
-                    .map(|r| format!("`{r}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
+            let resources = resource_list(&bug.resources);
             let _ = writeln!(out, "| `{}` | {} | {} |", bug.nodeid, unit, resources);
         }
         out.push('\n');
     }
 
     render_faults(&mut out, summary);
-
-    if !summary.failures.is_empty() {
-        let _ = writeln!(out, "## Failures\n");
-        for nodeid in &summary.failures {
-            let _ = writeln!(out, "- `{nodeid}`");
-        }
-        out.push('\n');
-    }
+    render_failures(&mut out, summary);
 
     let _ = writeln!(out, "## Trend (last {TREND_ROWS} runs)\n");
     let _ = writeln!(
@@ -367,6 +352,30 @@ pub fn render(summary: &RunSummary, trend: &[RunRecord]) -> String {
 
 /// The sections on what went wrong outside ordinary failures: collection
 /// errors, crashes and timeouts, processes left running, tests not run.
+/// An isolation bug's resources, as a table cell.
+pub(crate) fn resource_list(resources: &[String]) -> String {
+    if resources.is_empty() {
+        return "none found".to_string();
+    }
+    resources
+        .iter()
+        .map(|r| format!("`{r}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The "Failures" section: tests that failed for real.
+pub(crate) fn render_failures(out: &mut String, summary: &RunSummary) {
+    if summary.failures.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "## Failures\n");
+    for nodeid in &summary.failures {
+        let _ = writeln!(out, "- `{nodeid}`");
+    }
+    out.push('\n');
+}
+
 pub(crate) fn render_faults(out: &mut String, summary: &RunSummary) {
     if !summary.collection_errors.is_empty() {
         let _ = writeln!(out, "## Collection errors\n");

@@ -420,7 +420,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<u8> {
 
     if args.diff {
         // What `--fix` with the same options would write, and no more.
-        let fixes = fix::plan_fixes(&findings, &analysis.sources(), args.unsafe_fixes);
+        let fixes = fix::plan_fixes(&findings, &analysis.sources(&findings), args.unsafe_fixes);
         for f in &fixes {
             written(write!(stdout, "{}", fix::diff(f, &shown.path(&f.path))))?;
         }
@@ -464,7 +464,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<u8> {
     let mut fixed = 0;
     let mut analysis = analysis;
     if args.fix {
-        let fixes = fix::plan_fixes(&findings, &analysis.sources(), args.unsafe_fixes);
+        let fixes = fix::plan_fixes(&findings, &analysis.sources(&findings), args.unsafe_fixes);
         for f in &fixes {
             if let Err(e) = fix::write_fix(&analysis.project.root, f) {
                 eprintln!("{}: not fixed: {e}", shown.path(&f.path));
@@ -560,7 +560,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<u8> {
         root: &root,
     };
     let printed = shown.findings(&findings);
-    let sources = shown.sources(analysis.sources());
+    let sources = shown.sources(analysis.sources(&findings));
     // The files first: one that cannot be written is a usage error before
     // anything is printed.
     for (format, path) in &args.output_file {

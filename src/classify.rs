@@ -97,7 +97,7 @@ fn parametrize_hazards(t: &Test, module: &crate::pytest::ModuleModel) -> Vec<Haz
         let Some(values) = &p.values else { continue };
         // A module constant holding the values.
         let values = match &values.kind {
-            ExprKind::Name(n) => module.constants.get(n).unwrap_or(values),
+            ExprKind::Name(n) => module.constants.get(n.as_str()).unwrap_or(values),
             _ => values,
         };
         let unordered = match &values.kind {

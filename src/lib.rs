@@ -484,12 +484,17 @@ fn support_modules(
 }
 
 impl Analysis {
-    /// Source text per relative path, for snippets and fixes.
-    pub fn sources(&self) -> SourceMap {
+    /// Source text per relative path of the files `findings` point into, for
+    /// snippets and fixes (copying every file's text would double the memory
+    /// a large suite needs).
+    pub fn sources(&self, findings: &[Finding]) -> SourceMap {
+        let wanted: std::collections::HashSet<&str> =
+            findings.iter().map(|f| f.path.as_str()).collect();
         self.suite
             .modules
             .iter()
             .zip(self.texts.iter())
+            .filter(|(m, _)| wanted.contains(m.rel.as_str()))
             .map(|(m, t)| (m.rel.clone(), Arc::from(t.text.as_str())))
             .collect()
     }

@@ -48,14 +48,14 @@ impl<'w, 'a> Walker<'w, 'a> {
 
     pub(super) fn eval_kind(&mut self, e: &Expr, d: u32) -> Val {
         match &e.kind {
-            ExprKind::Str(s) => Val::Str(s.clone()),
+            ExprKind::Str(s) => Val::Str(s.to_string()),
             ExprKind::Int(Some(n)) => Val::Int(*n),
             ExprKind::Name(n) => self.name_value(n, d),
             ExprKind::FString(parts) => {
                 let vals: Vec<Val> = parts
                     .iter()
                     .map(|p| match p {
-                        FPart::Lit(s) => Val::Str(s.clone()),
+                        FPart::Lit(s) => Val::Str(s.to_string()),
                         FPart::Expr(x) => self.eval_depth(x, d + 1),
                     })
                     .collect();

@@ -217,14 +217,14 @@ fn app_constant_values(modules: &HashMap<String, HashMap<String, Expr>>) -> Hash
             Val::Str(acc)
         };
         match &e.kind {
-            ExprKind::Str(s) => Val::Str(s.clone()),
+            ExprKind::Str(s) => Val::Str(s.to_string()),
             ExprKind::Int(Some(n)) => Val::Int(*n),
             ExprKind::Name(n) => consts
-                .get(n)
+                .get(n.as_str())
                 .map(|c| eval(c, consts, depth + 1))
                 .unwrap_or(Val::Unknown),
             ExprKind::FString(parts) => Val::concat(parts.iter().map(|p| match p {
-                FPart::Lit(s) => Val::Str(s.clone()),
+                FPart::Lit(s) => Val::Str(s.to_string()),
                 FPart::Expr(x) => eval(x, consts, depth + 1),
             })),
             ExprKind::BinOp {
@@ -442,19 +442,20 @@ impl<'a> Analyzer<'a> {
             if let Some(first) = func.params.first() {
                 if !is_static
                     && first.kind == ParamKind::Positional
-                    && !w.locals.contains_key(&first.name)
+                    && !w.locals.contains_key(first.name.as_str())
                 {
-                    w.locals.insert(first.name.clone(), Val::Obj(Obj::SelfRef));
-                    w.params.insert(first.name.clone());
+                    w.locals
+                        .insert(first.name.to_string(), Val::Obj(Obj::SelfRef));
+                    w.params.insert(first.name.to_string());
                 }
             }
         }
         // Parameters with defaults that nothing supplied (pytest never does).
         for p in &func.params {
             if let Some(default) = &p.default {
-                if !w.locals.contains_key(&p.name) {
+                if !w.locals.contains_key(p.name.as_str()) {
                     let v = w.eval(default);
-                    w.locals.insert(p.name.clone(), v);
+                    w.locals.insert(p.name.to_string(), v);
                 }
             }
         }

@@ -147,7 +147,7 @@ impl<'a> Analyzer<'a> {
                     _ => b,
                 };
                 let q = match &b.kind {
-                    ExprKind::Name(n) if m.class_defs.contains_key(n) => n.clone(),
+                    ExprKind::Name(n) if m.class_defs.contains_key(n.as_str()) => n.to_string(),
                     _ => m.imports.qualify(b)?,
                 };
                 self.resolve_class(c.module, &q)
@@ -292,7 +292,7 @@ impl<'a> Analyzer<'a> {
             for t in targets {
                 if let ExprKind::Attribute { value: base, attr } = &t.kind {
                     if matches!(&base.kind, ExprKind::Name(n) if n == receiver) {
-                        out.push((index, v.clone(), attr.clone()));
+                        out.push((index, v.to_string(), attr.to_string()));
                     }
                 }
             }
@@ -346,7 +346,7 @@ impl<'a> Analyzer<'a> {
         let call = e.as_call()?;
         let m = &self.suite.modules[mi];
         let q = match &call.func.kind {
-            ExprKind::Name(n) if m.class_defs.contains_key(n) => n.clone(),
+            ExprKind::Name(n) if m.class_defs.contains_key(n.as_str()) => n.to_string(),
             _ => m.imports.qualify(&call.func)?,
         };
         self.resolve_class(mi, &q)
@@ -376,7 +376,9 @@ impl<'a> Analyzer<'a> {
                     if hit {
                         if let Some(c) = value.as_call() {
                             let q = match &c.func.kind {
-                                ExprKind::Name(n) if m.class_defs.contains_key(n) => n.clone(),
+                                ExprKind::Name(n) if m.class_defs.contains_key(n.as_str()) => {
+                                    n.to_string()
+                                }
                                 _ => m.imports.qualify(&c.func).unwrap_or_default(),
                             };
                             found = found.or_else(|| self.resolve_class(mi, &q));
@@ -399,7 +401,7 @@ impl<'a> Analyzer<'a> {
         let key = SummaryKey {
             module: mi,
             class: class.map(|c| c.name.clone()),
-            function: func.name.clone(),
+            function: func.name.to_string(),
             span: func.span,
         };
         if let Some(s) = self.summaries.lock().ok()?.get(&key) {
@@ -427,7 +429,7 @@ impl<'a> Analyzer<'a> {
             } else {
                 Val::Unknown
             };
-            params.insert(p.name.clone(), v);
+            params.insert(p.name.to_string(), v);
         }
         let facts = self.walk_function(
             mi,
@@ -634,7 +636,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                 ExprKind::Attribute { value, attr } => {
                     if matches!(&value.kind, ExprKind::Name(_)) {
                         if self.is_self(value) {
-                            self.out.self_parts.insert(attr.clone());
+                            self.out.self_parts.insert(attr.to_string());
                         }
                         return;
                     }

@@ -311,7 +311,7 @@ pub(super) fn collect_finally(body: &[Stmt], out: &mut Vec<Vec<Stmt>>) {
     for s in body {
         if let StmtKind::Try { finalbody, .. } = &s.kind {
             if !finalbody.is_empty() {
-                out.push(finalbody.clone());
+                out.push(finalbody.to_vec());
             }
         }
         if !matches!(s.kind, StmtKind::FunctionDef(_) | StmtKind::ClassDef(_)) {
@@ -325,7 +325,7 @@ pub(super) fn collect_finally(body: &[Stmt], out: &mut Vec<Vec<Stmt>>) {
 pub(super) fn collect_globals(body: &[Stmt], out: &mut HashSet<String>) {
     for s in body {
         if let StmtKind::Global(names) = &s.kind {
-            out.extend(names.iter().cloned());
+            out.extend(names.iter().map(|n| n.to_string()));
         }
         for b in s.blocks() {
             collect_globals(b, out);

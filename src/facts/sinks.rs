@@ -599,7 +599,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                     if let Some(ExprKind::Dict(items)) = c.args.first().map(|a| &a.kind) {
                         for (k, _) in items {
                             match k.as_ref().map(|k| self.eval(k)) {
-                                Some(Val::Str(s)) => keys.push(s),
+                                Some(Val::Str(s)) => keys.push(s.into()),
                                 _ => keys.push("*".into()),
                             }
                         }
@@ -855,12 +855,15 @@ impl<'w, 'a> Walker<'w, 'a> {
         }
         let mut nested = false;
         let (mi, func) = match &c.func.kind {
-            ExprKind::Name(n) if self.local_funcs.contains_key(n) => {
+            ExprKind::Name(n) if self.local_funcs.contains_key(n.as_str()) => {
                 nested = true;
-                (self.mi, std::sync::Arc::clone(&self.local_funcs[n]))
+                (
+                    self.mi,
+                    std::sync::Arc::clone(&self.local_funcs[n.as_str()]),
+                )
             }
             ExprKind::Name(n) if !self.is_local(n) && !self.imports.is_imported(n) => {
-                match self.module.functions.get(n) {
+                match self.module.functions.get(n.as_str()) {
                     Some(f) => (self.mi, f.clone()),
                     None => return,
                 }
@@ -899,11 +902,11 @@ impl<'w, 'a> Walker<'w, 'a> {
             if let Some(a) = c.args.get(i).or_else(|| c.keyword(&p.name)) {
                 let v = self.eval(a);
                 if let Some(k) = self.scoped_key(a) {
-                    scoped.insert(p.name.clone(), k);
+                    scoped.insert(p.name.to_string(), k);
                 }
-                params.insert(p.name.clone(), v);
+                params.insert(p.name.to_string(), v);
             } else if p.default.is_none() {
-                params.insert(p.name.clone(), Val::Unknown);
+                params.insert(p.name.to_string(), Val::Unknown);
             }
         }
         let outer = nested.then(|| self.imports.local.clone());

@@ -99,7 +99,9 @@ impl<'w, 'a> Walker<'w, 'a> {
                 }
                 match &target.kind {
                     // `x += 1` binds a local unless `x` is declared global.
-                    ExprKind::Name(n) if self.globals.contains(n) => self.global_write(n, s.span),
+                    ExprKind::Name(n) if self.globals.contains(n.as_str()) => {
+                        self.global_write(n, s.span)
+                    }
                     _ => self.assign(target, Val::Unknown, s.span),
                 }
             }
@@ -109,7 +111,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                 }
             }
             StmtKind::Global(names) => {
-                self.globals.extend(names.iter().cloned());
+                self.globals.extend(names.iter().map(|n| n.to_string()));
             }
             StmtKind::Expr(e) | StmtKind::Return(Some(e)) => {
                 self.scan(e);
@@ -166,7 +168,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                 self.mitigating.truncate(before);
             }
             StmtKind::FunctionDef(f) => {
-                self.local_funcs.insert(f.name.clone(), Arc::clone(f));
+                self.local_funcs.insert(f.name.to_string(), Arc::clone(f));
             }
             StmtKind::If { test, body, orelse } => {
                 self.scan(test);
@@ -244,10 +246,10 @@ impl<'w, 'a> Walker<'w, 'a> {
     pub(super) fn assign(&mut self, target: &Expr, v: Val, span: Span) {
         match &target.kind {
             ExprKind::Name(n) => {
-                if self.globals.contains(n) {
+                if self.globals.contains(n.as_str()) {
                     self.global_write(n, span);
                 } else {
-                    self.locals.insert(n.clone(), v);
+                    self.locals.insert(n.to_string(), v);
                 }
             }
             ExprKind::Tuple(items) | ExprKind::List(items) => {
@@ -267,7 +269,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                 // `self.work_dir = tempfile.mkdtemp()`: later `self.work_dir`
                 // in this body is that value.
                 if let ExprKind::Name(n) = &value.kind {
-                    if matches!(self.locals.get(n), Some(Val::Obj(Obj::SelfRef)))
+                    if matches!(self.locals.get(n.as_str()), Some(Val::Obj(Obj::SelfRef)))
                         && matches!(v, Val::Unique | Val::Str(_))
                     {
                         self.locals.insert(format!("{n}.{attr}"), v);
@@ -283,7 +285,7 @@ impl<'w, 'a> Walker<'w, 'a> {
         match &t.kind {
             ExprKind::Subscript { value, index } => self.subscript_write(value, index, t.span),
             ExprKind::Attribute { value, attr } => self.attr_write(value, attr, t.span),
-            ExprKind::Name(n) if self.globals.contains(n) => self.global_write(n, span),
+            ExprKind::Name(n) if self.globals.contains(n.as_str()) => self.global_write(n, span),
             _ => {}
         }
     }
@@ -464,7 +466,9 @@ impl<'w, 'a> Walker<'w, 'a> {
             return false;
         }
         let literal = match &iter.kind {
-            ExprKind::Name(n) if !self.is_local(n) => self.module.constants.get(n).cloned(),
+            ExprKind::Name(n) if !self.is_local(n) => {
+                self.module.constants.get(n.as_str()).cloned()
+            }
             _ => None,
         };
         let Some(literal) = literal else { return false };
@@ -488,8 +492,8 @@ impl<'w, 'a> Walker<'w, 'a> {
         for t in targets {
             if let ExprKind::Name(n) = &t.kind {
                 match &key {
-                    Some(k) => self.scoped.insert(n.clone(), k.clone()),
-                    None => self.scoped.remove(n),
+                    Some(k) => self.scoped.insert(n.to_string(), k.clone()),
+                    None => self.scoped.remove(n.as_str()),
                 };
             }
         }
@@ -500,7 +504,7 @@ impl<'w, 'a> Walker<'w, 'a> {
     /// (`str(data_file)`, `data_dir / "rows.json"`).
     pub(super) fn scoped_key(&mut self, e: &Expr) -> Option<String> {
         match &e.kind {
-            ExprKind::Name(n) => self.scoped.get(n).cloned(),
+            ExprKind::Name(n) => self.scoped.get(n.as_str()).cloned(),
             ExprKind::Lambda { .. } => None,
             // `self.dir`, where `setup_class`/`setUpClass` stored a fresh temp
             // dir on the class: one directory for every test of the class.
@@ -630,15 +634,17 @@ impl<'w, 'a> Walker<'w, 'a> {
         let key = match &base.kind {
             // `CATALOG["A1"]["price"] = 0` mutates `CATALOG`.
             ExprKind::Subscript { value, .. } => return self.container_write(value, span),
-            ExprKind::Name(n) if self.params.contains(n) && !self.globals.contains(n) => {
-                self.out.mutated_params.insert(n.clone());
-                if let Some(Val::Container(k)) = self.locals.get(n).cloned() {
+            ExprKind::Name(n)
+                if self.params.contains(n.as_str()) && !self.globals.contains(n.as_str()) =>
+            {
+                self.out.mutated_params.insert(n.to_string());
+                if let Some(Val::Container(k)) = self.locals.get(n.as_str()).cloned() {
                     k
                 } else {
                     return;
                 }
             }
-            ExprKind::Name(n) if self.is_local(n) => match self.locals.get(n) {
+            ExprKind::Name(n) if self.is_local(n) => match self.locals.get(n.as_str()) {
                 Some(Val::Container(k)) if k.starts_with("fixtureobj:") => {
                     let k = k.clone();
                     return self.shared_fixture_mutation(&k, "changes", span);
@@ -652,7 +658,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                         return;
                     }
                     format!("state:{}", q.trim_start_matches('.'))
-                } else if let Some(c) = self.module.constants.get(n) {
+                } else if let Some(c) = self.module.constants.get(n.as_str()) {
                     let is_container = match &c.kind {
                         ExprKind::List(_) | ExprKind::Dict(_) | ExprKind::Set(_) => true,
                         ExprKind::Call(call) => self
@@ -810,7 +816,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                         if q.contains('.') && !q.starts_with('.') {
                             self.out.reads.insert(format!("state:{q}"));
                         }
-                    } else if self.module.constants.contains_key(n) {
+                    } else if self.module.constants.contains_key(n.as_str()) {
                         self.out
                             .reads
                             .insert(format!("global:{}.{}", self.module.dotted, n));
@@ -818,15 +824,15 @@ impl<'w, 'a> Walker<'w, 'a> {
                             .reads
                             .insert(format!("state:{}.{}", self.module.dotted, n));
                     }
-                } else if let Some(k) = self.scoped.get(n) {
+                } else if let Some(k) = self.scoped.get(n.as_str()) {
                     // The file a broad-scoped fixture made for its scope.
                     let k = k.clone();
                     self.out.reads.insert(k);
-                } else if let Some(Val::Obj(Obj::Instance(_, held))) = self.locals.get(n) {
+                } else if let Some(Val::Obj(Obj::Instance(_, held))) = self.locals.get(n.as_str()) {
                     // Using an instance reads the shared objects it holds.
                     let keys: Vec<String> = held.iter().map(|(_, k)| k.clone()).collect();
                     self.out.reads.extend(keys);
-                } else if let Some(Val::Container(k)) = self.locals.get(n) {
+                } else if let Some(Val::Container(k)) = self.locals.get(n.as_str()) {
                     // Using a shared object is no dependency; its attributes
                     // are read in `read_attr`.
                     if !k.starts_with("fixtureobj:") {
@@ -1013,11 +1019,11 @@ impl<'w, 'a> Walker<'w, 'a> {
             .iter()
             .chain(c.keywords.iter().map(|k| &k.value))
             .any(|a| !matches!(a.kind, ExprKind::Name(_)) && self.eval(a).is_unique()
-                || matches!(&a.kind, ExprKind::Name(n) if self.locals.get(n).is_some_and(|v| matches!(v, Val::Unique))));
+                || matches!(&a.kind, ExprKind::Name(n) if self.locals.get(n.as_str()).is_some_and(|v| matches!(v, Val::Unique))));
         if catalog::service_constructor(&q).is_none() && !names_unique {
             for a in c.args.iter().chain(c.keywords.iter().map(|k| &k.value)) {
                 if let ExprKind::Name(n) = &a.kind {
-                    if let Some(Val::Obj(Obj::Service(k))) = self.locals.get(n).cloned() {
+                    if let Some(Val::Obj(Obj::Service(k))) = self.locals.get(n.as_str()).cloned() {
                         if k.starts_with("service:") {
                             self.service_use(&k, span);
                         }

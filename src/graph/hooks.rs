@@ -111,7 +111,7 @@ fn walk_hook(
 
 fn collect_strings(e: &Expr, out: &mut Vec<String>) {
     if let ExprKind::Str(s) = &e.kind {
-        out.push(s.clone());
+        out.push(s.to_string());
     }
     for c in e.children() {
         collect_strings(c, out);

@@ -71,8 +71,9 @@ pub struct Suite {
 
 type Candidates = HashMap<String, Vec<FixtureRef>>;
 /// Fixtures visible from one (module, class): by name, nearest first, and
-/// the autouse ones that apply.
-type Context = (Candidates, Vec<FixtureRef>);
+/// the autouse ones that apply. A class that defines no fixtures of its own
+/// shares its module's name table.
+type Context = (Arc<Candidates>, Vec<FixtureRef>);
 /// (module index, class path).
 type ContextKey = (usize, Option<String>);
 
@@ -225,13 +226,21 @@ impl Suite {
 
     fn build_candidates(&self, module: usize, class: Option<&str>) -> Context {
         let visible = self.visible(module, class);
-        let mut by_name: Candidates = HashMap::new();
-        for r in &visible {
-            by_name
-                .entry(self.fixture(*r).name.clone())
-                .or_default()
-                .push(*r);
-        }
+        let by_name = match class {
+            Some(_) if visible.len() == self.visible(module, None).len() => {
+                Arc::clone(&self.candidates(module, None).0)
+            }
+            _ => {
+                let mut by_name: Candidates = HashMap::new();
+                for r in &visible {
+                    by_name
+                        .entry(self.fixture(*r).name.clone())
+                        .or_default()
+                        .push(*r);
+                }
+                Arc::new(by_name)
+            }
+        };
         // Autouse fixtures, skipping ones shadowed by a nearer same-named one
         // (and `setup_function` for methods).
         let autouse = visible

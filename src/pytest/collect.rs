@@ -636,7 +636,7 @@ impl<'a> Collector<'a> {
                 }
                 match &s.kind {
                     StmtKind::FunctionDef(f) => {
-                        if !seen.insert(f.name.clone()) {
+                        if !seen.insert(f.name.to_string()) {
                             continue;
                         }
                         if f.name == "__init__" || f.name == "__new__" {
@@ -650,13 +650,13 @@ impl<'a> Collector<'a> {
                         abstract_left |= is_abstract;
                         group.push((k.clone(), Arc::clone(f)));
                     }
-                    StmtKind::ClassDef(inner) if seen.insert(inner.name.clone()) => {
+                    StmtKind::ClassDef(inner) if seen.insert(inner.name.to_string()) => {
                         inner_classes.push((k.clone(), Arc::clone(inner)));
                     }
                     StmtKind::Assign { targets, .. } => {
                         for t in targets {
                             if let ExprKind::Name(n) = &t.kind {
-                                seen.insert(n.clone());
+                                seen.insert(n.to_string());
                             }
                         }
                     }
@@ -691,7 +691,7 @@ impl<'a> Collector<'a> {
             if k.key() == root_key && k.module == c {
                 path.to_string()
             } else {
-                k.class.name.clone()
+                k.class.name.to_string()
             }
         };
         for group in &groups {
@@ -1120,7 +1120,7 @@ fn follow(
             }
             Some(Binding::Value(e)) => {
                 if let ExprKind::Name(n) = &e.kind {
-                    work.push(n.clone());
+                    work.push(n.to_string());
                 }
             }
             None if wanted => {
@@ -1432,7 +1432,7 @@ impl Conditions<'_> {
                         if let StmtKind::Assign { targets, value } = &stmt.kind {
                             for t in targets {
                                 if let ExprKind::Name(n) = &t.kind {
-                                    constants.insert(n.clone(), value.clone());
+                                    constants.insert(n.to_string(), value.clone());
                                 }
                             }
                         }

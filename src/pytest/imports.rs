@@ -42,14 +42,15 @@ impl Imports {
                 for a in aliases {
                     match &a.asname {
                         Some(as_) => {
-                            self.map.insert(as_.clone(), a.name.clone());
+                            self.map.insert(as_.to_string(), a.name.to_string());
                         }
                         None => {
                             // `import a.b` binds `a`, and loads `a.b`.
                             let first = a.name.split('.').next().unwrap_or(&a.name);
                             self.map.insert(first.to_string(), first.to_string());
-                            if a.name.contains('.') && !self.submodules.contains(&a.name) {
-                                self.submodules.push(a.name.clone());
+                            if a.name.contains('.') && !self.submodules.iter().any(|s| s == &a.name)
+                            {
+                                self.submodules.push(a.name.to_string());
                             }
                         }
                     }
@@ -78,7 +79,7 @@ impl Imports {
                         Some(m) => format!("{dots}{m}.{}", a.name),
                         None => format!("{dots}{}", a.name),
                     };
-                    self.map.insert(local, target);
+                    self.map.insert(local.to_string(), target);
                 }
             }
             _ => {}

@@ -385,7 +385,7 @@ impl<'a> Ctx<'a> {
         // A module-level alias (`isolation = pytest.mark.isolation`).
         if let ExprKind::Name(n) = &e.kind {
             if !self.imports.is_imported(n) {
-                if let Some(v) = self.constants.get(n) {
+                if let Some(v) = self.constants.get(n.as_str()) {
                     if let Some(inner) = self.imports.qualify(v) {
                         if inner.starts_with("pytest.") {
                             return Some(inner);
@@ -407,7 +407,7 @@ impl<'a> Ctx<'a> {
         // `params = pytest.mark.parametrize(...)` then `@params`.
         if let ExprKind::Name(n) = &expr.kind {
             if !self.imports.is_imported(n) && depth < 8 {
-                if let Some(value) = self.constants.get(n) {
+                if let Some(value) = self.constants.get(n.as_str()) {
                     if matches!(value.kind, ExprKind::Call(_)) {
                         return self.decorator_kind(value, span, level, depth + 1);
                     }
@@ -535,7 +535,7 @@ impl<'a> Ctx<'a> {
         let name = kw("name")
             .and_then(|e| e.as_str())
             .map(str::to_string)
-            .unwrap_or_else(|| f.name.clone());
+            .unwrap_or_else(|| f.name.to_string());
         let requests = requested_params(f, class.is_some(), &[], self.imports);
         let id = match class {
             Some(c) => format!("{}::{}::{}", self.rel, c, name),
@@ -649,7 +649,7 @@ impl<'a> Ctx<'a> {
         dynamic_requests.dedup();
         Test {
             nodeid,
-            name: f.name.clone(),
+            name: f.name.to_string(),
             module: self.module,
             collector,
             class: class.map(str::to_string),
@@ -700,7 +700,7 @@ pub(crate) fn xunit_fixture(
             Some(c) => format!("{rel}::{c}::{name}"),
             None => format!("{rel}::{name}"),
         },
-        name,
+        name: name.to_string(),
         module,
         class: class.map(str::to_string),
         func: Arc::new(func),
@@ -731,7 +731,7 @@ fn namespace(body: &[Stmt], imports_dotted: &str) -> Namespace {
 
 fn str_list(e: &Expr) -> Vec<String> {
     match &e.kind {
-        ExprKind::Str(s) => vec![s.clone()],
+        ExprKind::Str(s) => vec![s.to_string()],
         ExprKind::List(v) | ExprKind::Tuple(v) => v
             .iter()
             .filter_map(|x| x.as_str().map(str::to_string))
@@ -780,14 +780,14 @@ fn bind_stmt(stmt: &Stmt, dotted: &str, ns: &mut Namespace, depth: usize) {
         match &stmt.kind {
             StmtKind::FunctionDef(f) => {
                 ns.bind(
-                    f.name.clone(),
+                    f.name.to_string(),
                     Binding::Function(Arc::clone(f)),
                     stmt.span.start,
                 );
             }
             StmtKind::ClassDef(c) => {
                 ns.bind(
-                    c.name.clone(),
+                    c.name.to_string(),
                     Binding::Class(Arc::clone(c)),
                     stmt.span.start,
                 );
@@ -795,7 +795,7 @@ fn bind_stmt(stmt: &Stmt, dotted: &str, ns: &mut Namespace, depth: usize) {
             StmtKind::Import(aliases) => {
                 for a in aliases {
                     let (local, target) = match &a.asname {
-                        Some(as_) => (as_.clone(), a.name.clone()),
+                        Some(as_) => (as_.to_string(), a.name.to_string()),
                         None => {
                             let first = a.name.split('.').next().unwrap_or(&a.name).to_string();
                             (first.clone(), first)
@@ -827,7 +827,7 @@ fn bind_stmt(stmt: &Stmt, dotted: &str, ns: &mut Namespace, depth: usize) {
                         format!("{base}{}", a.name)
                     };
                     ns.bind(
-                        local,
+                        local.to_string(),
                         Binding::Import(super::imports::resolve_relative_name(&target, dotted)),
                         stmt.span.start,
                     );
@@ -845,7 +845,11 @@ fn bind_stmt(stmt: &Stmt, dotted: &str, ns: &mut Namespace, depth: usize) {
                             }
                             _ => {}
                         }
-                        ns.bind(n.clone(), Binding::Value(value.clone()), stmt.span.start);
+                        ns.bind(
+                            n.to_string(),
+                            Binding::Value(value.clone()),
+                            stmt.span.start,
+                        );
                     }
                 }
             }
@@ -863,7 +867,11 @@ fn bind_stmt(stmt: &Stmt, dotted: &str, ns: &mut Namespace, depth: usize) {
                         }
                         _ => {}
                     }
-                    ns.bind(n.clone(), Binding::Value(value.clone()), stmt.span.start);
+                    ns.bind(
+                        n.to_string(),
+                        Binding::Value((**value).clone()),
+                        stmt.span.start,
+                    );
                 }
             }
             StmtKind::AugAssign { target, value } => {
@@ -930,7 +938,7 @@ fn bind_stmt(stmt: &Stmt, dotted: &str, ns: &mut Namespace, depth: usize) {
                 for h in handlers {
                     bind_block(h, dotted, ns, depth + 1);
                 }
-                for b in [body, orelse, finalbody] {
+                for b in [&body[..], &orelse[..], &finalbody[..]] {
                     bind_block(b, dotted, ns, depth + 1);
                 }
             }
@@ -952,7 +960,7 @@ fn collect_requested(body: &[Stmt], out: &mut BTreeSet<String>, depth: usize) {
     for stmt in body {
         match &stmt.kind {
             StmtKind::FunctionDef(f) => {
-                out.extend(f.params.iter().map(|p| p.name.clone()));
+                out.extend(f.params.iter().map(|p| p.name.to_string()));
                 for d in &f.decorators {
                     usefixtures_strings(&d.expr, out);
                 }
@@ -1036,7 +1044,7 @@ fn marker_from(q: &str, call: Option<&Call>, span: Span, level: MarkerLevel) -> 
             c.args.clone(),
             c.keywords
                 .iter()
-                .filter_map(|k| Some((k.name.clone()?, k.value.clone())))
+                .filter_map(|k| Some((k.name.as_ref()?.to_string(), k.value.clone())))
                 .collect::<Vec<_>>(),
         ),
         None => (Vec::new(), Vec::new()),
@@ -1073,7 +1081,7 @@ fn marker_from(q: &str, call: Option<&Call>, span: Span, level: MarkerLevel) -> 
 
 fn expr_text(e: &Expr) -> String {
     match &e.kind {
-        ExprKind::Str(s) => s.clone(),
+        ExprKind::Str(s) => s.to_string(),
         ExprKind::FString(parts) => parts
             .iter()
             .map(|p| match p {
@@ -1133,8 +1141,11 @@ fn injected_args(f: &Function, imports: &Imports) -> Injected {
             }
             "hypothesis.given" => {
                 inj.trailing += c.args.len();
-                inj.named
-                    .extend(c.keywords.iter().filter_map(|k| k.name.clone()));
+                inj.named.extend(
+                    c.keywords
+                        .iter()
+                        .filter_map(|k| k.name.as_ref().map(|n| n.to_string())),
+                );
             }
             _ => {}
         }
@@ -1162,20 +1173,20 @@ fn requested_params(
         if matches!(p.kind, ParamKind::VarArgs | ParamKind::VarKw) || p.default.is_some() {
             continue;
         }
-        if exclude.contains(&p.name) || inj.named.contains(&p.name) {
+        if exclude.iter().any(|e| e == &p.name) || inj.named.iter().any(|e| e == &p.name) {
             continue;
         }
         if p.kind == ParamKind::Positional {
             positional.push(p);
         } else {
-            out.push(p.name.clone());
+            out.push(p.name.to_string());
         }
     }
     let end = positional.len().saturating_sub(inj.trailing);
     let start = inj.leading.min(end);
     let mut names: Vec<String> = positional[start..end]
         .iter()
-        .map(|p| p.name.clone())
+        .map(|p| p.name.to_string())
         .collect();
     names.extend(out);
     names
@@ -1200,7 +1211,7 @@ fn getfixturevalue_args(body: &[Stmt]) -> Vec<String> {
     getfixturevalue_calls(body)
         .into_iter()
         .filter_map(|a| match &a.kind {
-            ExprKind::Name(n) => Some(n.clone()),
+            ExprKind::Name(n) => Some(n.to_string()),
             _ => None,
         })
         .collect()
@@ -1296,7 +1307,7 @@ pub fn extract(
             StmtKind::Assign { targets, value } => {
                 for t in targets {
                     if let ExprKind::Name(n) = &t.kind {
-                        constants.insert(n.clone(), value.clone());
+                        constants.insert(n.to_string(), value.clone());
                     }
                 }
             }
@@ -1305,11 +1316,11 @@ pub fn extract(
                 value: Some(value),
             } => {
                 if let ExprKind::Name(n) = &target.kind {
-                    constants.insert(n.clone(), value.clone());
+                    constants.insert(n.to_string(), (**value).clone());
                 }
             }
             StmtKind::ClassDef(c) => {
-                classes.insert(c.name.clone(), Arc::clone(c));
+                classes.insert(c.name.to_string(), Arc::clone(c));
             }
             _ => {}
         }
@@ -1345,7 +1356,7 @@ pub fn extract(
                     fixtures.push(fx);
                 } else if f.name.starts_with("pytest_") {
                     hooks.push(Hook {
-                        name: f.name.clone(),
+                        name: f.name.to_string(),
                         func: Arc::clone(f),
                     });
                 } else if rules.is_test_function(&f.name) && !is_conftest {
@@ -1389,7 +1400,7 @@ pub fn extract(
                     && !f.name.starts_with("pytest_")
                     && !fixtures.iter().any(|x| x.func.span == f.span) =>
             {
-                Some((f.name.clone(), Arc::clone(f)))
+                Some((f.name.to_string(), Arc::clone(f)))
             }
             _ => None,
         })
@@ -1410,7 +1421,7 @@ pub fn extract(
                 .iter()
                 .filter_map(|s| match &s.kind {
                     StmtKind::Assign { targets, value } => match targets.first().map(|t| &t.kind) {
-                        Some(ExprKind::Name(n)) => Some((n.clone(), value.clone())),
+                        Some(ExprKind::Name(n)) => Some((n.to_string(), value.clone())),
                         _ => None,
                     },
                     _ => None,

@@ -60,7 +60,7 @@ impl Converter {
         match s {
             S::FunctionDef(f) => StmtKind::FunctionDef(std::sync::Arc::new(self.function(f))),
             S::ClassDef(c) => StmtKind::ClassDef(std::sync::Arc::new(Class {
-                name: c.name.id.to_string(),
+                name: c.name.id.as_str().into(),
                 name_span: span(c.name.range),
                 bases: c
                     .arguments
@@ -83,21 +83,21 @@ impl Converter {
                 value: self.expr(&a.value),
             },
             S::AugAssign(a) => StmtKind::AugAssign {
-                target: self.expr(&a.target),
-                value: self.expr(&a.value),
+                target: Box::new(self.expr(&a.target)),
+                value: Box::new(self.expr(&a.value)),
             },
             S::AnnAssign(a) => StmtKind::AnnAssign {
-                target: self.expr(&a.target),
-                value: a.value.as_deref().map(|e| self.expr(e)),
+                target: Box::new(self.expr(&a.target)),
+                value: a.value.as_deref().map(|e| Box::new(self.expr(e))),
             },
             S::For(f) => StmtKind::For {
-                target: self.expr(&f.target),
-                iter: self.expr(&f.iter),
+                target: Box::new(self.expr(&f.target)),
+                iter: Box::new(self.expr(&f.iter)),
                 body: self.suite(&f.body),
                 orelse: self.suite(&f.orelse),
             },
             S::While(w) => StmtKind::While {
-                test: self.expr(&w.test),
+                test: Box::new(self.expr(&w.test)),
                 body: self.suite(&w.body),
                 orelse: self.suite(&w.orelse),
             },
@@ -109,7 +109,7 @@ impl Converter {
                     orelse = match &clause.test {
                         Some(test) => vec![Stmt {
                             kind: StmtKind::If {
-                                test: self.expr(test),
+                                test: Box::new(self.expr(test)),
                                 body,
                                 orelse,
                             },
@@ -119,7 +119,7 @@ impl Converter {
                     };
                 }
                 StmtKind::If {
-                    test: self.expr(&i.test),
+                    test: Box::new(self.expr(&i.test)),
                     body: self.suite(&i.body),
                     orelse,
                 }
@@ -149,22 +149,24 @@ impl Converter {
                         ast::ExceptHandler::ExceptHandler(h) => self.suite(&h.body),
                     })
                     .collect(),
-                orelse: self.suite(&t.orelse),
-                finalbody: self.suite(&t.finalbody),
+                orelse: self.suite(&t.orelse).into(),
+                finalbody: self.suite(&t.finalbody).into(),
             },
             S::Assert(a) => StmtKind::Assert {
-                test: self.expr(&a.test),
-                msg: a.msg.as_deref().map(|e| self.expr(e)),
+                test: Box::new(self.expr(&a.test)),
+                msg: a.msg.as_deref().map(|e| Box::new(self.expr(e))),
             },
             S::Import(i) => StmtKind::Import(aliases(&i.names)),
             S::ImportFrom(i) => StmtKind::ImportFrom {
-                module: i.module.as_ref().map(|m| m.id.to_string()),
+                module: i.module.as_ref().map(|m| IrStr::from(m.id.as_str())),
                 level: i.level,
                 names: aliases(&i.names),
             },
-            S::Global(g) => StmtKind::Global(g.names.iter().map(|n| n.id.to_string()).collect()),
+            S::Global(g) => {
+                StmtKind::Global(g.names.iter().map(|n| IrStr::from(n.id.as_str())).collect())
+            }
             S::Nonlocal(g) => {
-                StmtKind::Nonlocal(g.names.iter().map(|n| n.id.to_string()).collect())
+                StmtKind::Nonlocal(g.names.iter().map(|n| IrStr::from(n.id.as_str())).collect())
             }
             S::Expr(e) => StmtKind::Expr(self.expr(&e.value)),
             S::Pass(_) => StmtKind::Pass,
@@ -187,7 +189,7 @@ impl Converter {
         }
         if let Some(v) = &p.vararg {
             params.push(Param {
-                name: v.name.id.to_string(),
+                name: v.name.id.as_str().into(),
                 default: None,
                 kind: ParamKind::VarArgs,
                 span: span(v.range),
@@ -198,14 +200,14 @@ impl Converter {
         }
         if let Some(v) = &p.kwarg {
             params.push(Param {
-                name: v.name.id.to_string(),
+                name: v.name.id.as_str().into(),
                 default: None,
                 kind: ParamKind::VarKw,
                 span: span(v.range),
             });
         }
         Function {
-            name: f.name.id.to_string(),
+            name: f.name.id.as_str().into(),
             name_span: span(f.name.range),
             is_async: f.is_async,
             decorators: self.decorators(&f.decorator_list),
@@ -217,7 +219,7 @@ impl Converter {
 
     fn param_with_default(&mut self, a: &ast::ParameterWithDefault, kind: ParamKind) -> Param {
         Param {
-            name: a.parameter.name.id.to_string(),
+            name: a.parameter.name.id.as_str().into(),
             default: a.default.as_deref().map(|e| self.expr(e)),
             kind,
             span: span(a.range),
@@ -236,7 +238,7 @@ impl Converter {
     fn keywords(&mut self, kws: &[ast::Keyword]) -> Vec<Keyword> {
         kws.iter()
             .map(|k| Keyword {
-                name: k.arg.as_ref().map(|a| a.id.to_string()),
+                name: k.arg.as_ref().map(|a| IrStr::from(a.id.as_str())),
                 value: self.expr(&k.value),
             })
             .collect()
@@ -262,23 +264,25 @@ impl Converter {
     fn expr_kind(&mut self, e: &ast::Expr) -> ExprKind {
         use ast::Expr as E;
         match e {
-            E::Name(n) => ExprKind::Name(n.id.to_string()),
+            E::Name(n) => ExprKind::Name(n.id.as_str().into()),
             E::Attribute(a) => ExprKind::Attribute {
                 value: Box::new(self.expr(&a.value)),
-                attr: a.attr.id.to_string(),
+                attr: a.attr.id.as_str().into(),
             },
             E::Call(c) => ExprKind::Call(Box::new(Call {
                 func: self.expr(&c.func),
                 args: self.exprs(&c.arguments.args),
                 keywords: self.keywords(&c.arguments.keywords),
             })),
-            E::StringLiteral(s) => ExprKind::Str(s.value.to_str().to_string()),
+            E::StringLiteral(s) => ExprKind::Str(s.value.to_str().into()),
             E::BytesLiteral(_) => ExprKind::Bytes,
             E::FString(f) => {
                 let mut parts = Vec::new();
                 for part in f.value.iter() {
                     match part {
-                        ast::FStringPart::Literal(l) => parts.push(FPart::Lit(l.value.to_string())),
+                        ast::FStringPart::Literal(l) => {
+                            parts.push(FPart::Lit(IrStr::from(&*l.value)))
+                        }
                         ast::FStringPart::FString(fs) => {
                             self.interpolated(&fs.elements, &mut parts)
                         }
@@ -371,7 +375,7 @@ impl Converter {
         for el in elements {
             match el {
                 ast::InterpolatedStringElement::Literal(l) => {
-                    out.push(FPart::Lit(l.value.to_string()))
+                    out.push(FPart::Lit(IrStr::from(&*l.value)))
                 }
                 ast::InterpolatedStringElement::Interpolation(i) => {
                     out.push(FPart::Expr(self.expr(&i.expression)))
@@ -403,8 +407,8 @@ fn aliases(names: &[ast::Alias]) -> Vec<Alias> {
     names
         .iter()
         .map(|a| Alias {
-            name: a.name.id.to_string(),
-            asname: a.asname.as_ref().map(|n| n.id.to_string()),
+            name: a.name.id.as_str().into(),
+            asname: a.asname.as_ref().map(|n| IrStr::from(n.id.as_str())),
         })
         .collect()
 }
@@ -419,30 +423,29 @@ fn class_scope_decorators(mut body: Vec<Stmt>) -> Vec<Stmt> {
                 for t in targets.iter() {
                     if let ExprKind::Name(n) = &t.kind {
                         if matches!(value.kind, ExprKind::Call(_)) {
-                            bound.insert(n.clone(), value.clone());
+                            bound.insert(n.to_string(), value.clone());
                         } else {
-                            bound.remove(n);
+                            bound.remove(n.as_str());
                         }
                     }
                 }
             }
             StmtKind::FunctionDef(f) => {
-                let aliased = f
-                    .decorators
-                    .iter()
-                    .any(|d| matches!(&d.expr.kind, ExprKind::Name(n) if bound.contains_key(n)));
+                let aliased = f.decorators.iter().any(
+                    |d| matches!(&d.expr.kind, ExprKind::Name(n) if bound.contains_key(n.as_str())),
+                );
                 if aliased {
                     let f = std::sync::Arc::make_mut(f);
                     for d in &mut f.decorators {
                         if let ExprKind::Name(n) = &d.expr.kind {
-                            if let Some(v) = bound.get(n) {
+                            if let Some(v) = bound.get(n.as_str()) {
                                 d.expr = v.clone();
                             }
                         }
                     }
                 }
                 let name = f.name.clone();
-                bound.remove(&name);
+                bound.remove(name.as_str());
             }
             _ => {}
         }

@@ -6,6 +6,10 @@
 //! `ExprKind::TooDeep` / `StmtKind::Other`, so every recursive walker over this
 //! tree is bounded too.
 
+/// Identifiers and string literals: inline up to 24 bytes, so the many short
+/// names of a large suite cost no allocation of their own.
+pub type IrStr = compact_str::CompactString;
+
 /// Byte offsets `[start, end)` into the decoded source text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Span {
@@ -36,14 +40,14 @@ pub enum BinOp {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum FPart {
-    Lit(String),
+    Lit(IrStr),
     Expr(Expr),
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Keyword {
     /// `None` for `**kwargs`.
-    pub name: Option<String>,
+    pub name: Option<IrStr>,
     pub value: Expr,
 }
 
@@ -73,13 +77,13 @@ impl Call {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExprKind {
-    Name(String),
+    Name(IrStr),
     Attribute {
         value: Box<Expr>,
-        attr: String,
+        attr: IrStr,
     },
     Call(Box<Call>),
-    Str(String),
+    Str(IrStr),
     FString(Vec<FPart>),
     Bytes,
     /// `None` when the literal does not fit an i64.
@@ -200,8 +204,8 @@ pub struct WithItem {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Alias {
-    pub name: String,
-    pub asname: Option<String>,
+    pub name: IrStr,
+    pub asname: Option<IrStr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,7 +218,7 @@ pub enum ParamKind {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Param {
-    pub name: String,
+    pub name: IrStr,
     pub default: Option<Expr>,
     pub kind: ParamKind,
     pub span: Span,
@@ -229,7 +233,7 @@ pub struct Decorator {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Function {
-    pub name: String,
+    pub name: IrStr,
     pub name_span: Span,
     pub is_async: bool,
     pub decorators: Vec<Decorator>,
@@ -240,7 +244,7 @@ pub struct Function {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Class {
-    pub name: String,
+    pub name: IrStr,
     pub name_span: Span,
     pub bases: Vec<Expr>,
     pub keywords: Vec<Keyword>,
@@ -258,12 +262,12 @@ pub enum StmtKind {
         value: Expr,
     },
     AugAssign {
-        target: Expr,
-        value: Expr,
+        target: Box<Expr>,
+        value: Box<Expr>,
     },
     AnnAssign {
-        target: Expr,
-        value: Option<Expr>,
+        target: Box<Expr>,
+        value: Option<Box<Expr>>,
     },
     Expr(Expr),
     Return(Option<Expr>),
@@ -274,26 +278,26 @@ pub enum StmtKind {
     },
     /// `elif` chains are nested `If`s in `orelse`.
     If {
-        test: Expr,
+        test: Box<Expr>,
         body: Vec<Stmt>,
         orelse: Vec<Stmt>,
     },
     For {
-        target: Expr,
-        iter: Expr,
+        target: Box<Expr>,
+        iter: Box<Expr>,
         body: Vec<Stmt>,
         orelse: Vec<Stmt>,
     },
     While {
-        test: Expr,
+        test: Box<Expr>,
         body: Vec<Stmt>,
         orelse: Vec<Stmt>,
     },
     Try {
         body: Vec<Stmt>,
-        handlers: Vec<Vec<Stmt>>,
-        orelse: Vec<Stmt>,
-        finalbody: Vec<Stmt>,
+        handlers: Box<[Vec<Stmt>]>,
+        orelse: Box<[Stmt]>,
+        finalbody: Box<[Stmt]>,
     },
     Match {
         subject: Expr,
@@ -301,17 +305,17 @@ pub enum StmtKind {
     },
     Raise(Option<Expr>),
     Assert {
-        test: Expr,
-        msg: Option<Expr>,
+        test: Box<Expr>,
+        msg: Option<Box<Expr>>,
     },
     Import(Vec<Alias>),
     ImportFrom {
-        module: Option<String>,
+        module: Option<IrStr>,
         level: u32,
         names: Vec<Alias>,
     },
-    Global(Vec<String>),
-    Nonlocal(Vec<String>),
+    Global(Vec<IrStr>),
+    Nonlocal(Vec<IrStr>),
     Pass,
     Other,
 }
@@ -349,10 +353,10 @@ impl Stmt {
                 v.push(value);
                 v
             }
-            StmtKind::AugAssign { target, value } => vec![target, value],
+            StmtKind::AugAssign { target, value } => vec![&**target, &**value],
             StmtKind::AnnAssign { target, value } => {
-                let mut v = vec![target];
-                v.extend(value.iter());
+                let mut v = vec![&**target];
+                v.extend(value.as_deref());
                 v
             }
             StmtKind::Expr(e) => vec![e],
@@ -362,12 +366,12 @@ impl Stmt {
                 .iter()
                 .flat_map(|i| std::iter::once(&i.context).chain(i.target.iter()))
                 .collect(),
-            StmtKind::If { test, .. } | StmtKind::While { test, .. } => vec![test],
-            StmtKind::For { target, iter, .. } => vec![target, iter],
+            StmtKind::If { test, .. } | StmtKind::While { test, .. } => vec![&**test],
+            StmtKind::For { target, iter, .. } => vec![&**target, &**iter],
             StmtKind::Match { subject, .. } => vec![subject],
             StmtKind::Assert { test, msg } => {
-                let mut v = vec![test];
-                v.extend(msg.iter());
+                let mut v = vec![&**test];
+                v.extend(msg.as_deref());
                 v
             }
             _ => Vec::new(),

@@ -67,12 +67,15 @@ pub struct Suite {
     pub hook_markings: Vec<HookMarking>,
     /// Visible fixtures per (module, class), built on first use.
     cache: std::sync::Mutex<HashMap<ContextKey, Arc<Context>>>,
+    /// Name tables by the visible list they were built from: modules and
+    /// classes that see the same fixtures share one table.
+    tables: std::sync::Mutex<HashMap<Vec<FixtureRef>, Arc<Candidates>>>,
 }
 
 type Candidates = HashMap<String, Vec<FixtureRef>>;
 /// Fixtures visible from one (module, class): by name, nearest first, and
-/// the autouse ones that apply. A class that defines no fixtures of its own
-/// shares its module's name table.
+/// the autouse ones that apply. The name table is shared by every context
+/// that sees the same fixtures.
 type Context = (Arc<Candidates>, Vec<FixtureRef>);
 /// (module index, class path).
 type ContextKey = (usize, Option<String>);
@@ -99,6 +102,7 @@ impl Suite {
             plugins,
             hook_markings,
             cache: std::sync::Mutex::new(HashMap::new()),
+            tables: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -226,11 +230,14 @@ impl Suite {
 
     fn build_candidates(&self, module: usize, class: Option<&str>) -> Context {
         let visible = self.visible(module, class);
-        let by_name = match class {
-            Some(_) if visible.len() == self.visible(module, None).len() => {
-                Arc::clone(&self.candidates(module, None).0)
-            }
-            _ => {
+        let shared = self
+            .tables
+            .lock()
+            .ok()
+            .and_then(|t| t.get(&visible).cloned());
+        let by_name = match shared {
+            Some(t) => t,
+            None => {
                 let mut by_name: Candidates = HashMap::new();
                 for r in &visible {
                     by_name
@@ -238,7 +245,11 @@ impl Suite {
                         .or_default()
                         .push(*r);
                 }
-                Arc::new(by_name)
+                let by_name = Arc::new(by_name);
+                if let Ok(mut t) = self.tables.lock() {
+                    t.insert(visible.clone(), Arc::clone(&by_name));
+                }
+                by_name
             }
         };
         // Autouse fixtures, skipping ones shadowed by a nearer same-named one

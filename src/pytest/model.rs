@@ -75,8 +75,8 @@ pub struct Marker {
     /// Positional string arguments (usefixtures names, parametrize argnames).
     pub str_args: Vec<String>,
     /// The raw call, for parametrize values.
-    pub args: Vec<Expr>,
-    pub keywords: Vec<(String, Expr)>,
+    pub args: Vec<Arc<Expr>>,
+    pub keywords: Vec<(String, Arc<Expr>)>,
     /// The module the marker is written in when it is not the test's own:
     /// class and module markers of the collecting module on a test method
     /// defined in a base class elsewhere.
@@ -113,7 +113,7 @@ pub struct Fixture {
 #[derive(Debug, Clone)]
 pub struct Parametrize {
     pub argnames: Vec<String>,
-    pub values: Option<Expr>,
+    pub values: Option<Arc<Expr>>,
     pub indirect: bool,
     pub span: Span,
 }
@@ -578,7 +578,7 @@ impl<'a> Ctx<'a> {
         for m in &markers {
             match m.name.as_str() {
                 "parametrize" => {
-                    let names = m.args.first().map(argnames).unwrap_or_default();
+                    let names = m.args.first().map(|a| argnames(a)).unwrap_or_default();
                     let indirect = m
                         .keywords
                         .iter()
@@ -1041,10 +1041,10 @@ fn marker_from(q: &str, call: Option<&Call>, span: Span, level: MarkerLevel) -> 
     }
     let (args, keywords) = match call {
         Some(c) => (
-            c.args.clone(),
+            c.args.iter().cloned().map(Arc::new).collect(),
             c.keywords
                 .iter()
-                .filter_map(|k| Some((k.name.as_ref()?.to_string(), k.value.clone())))
+                .filter_map(|k| Some((k.name.as_ref()?.to_string(), Arc::new(k.value.clone()))))
                 .collect::<Vec<_>>(),
         ),
         None => (Vec::new(), Vec::new()),

@@ -380,6 +380,34 @@ pub fn classify(
         });
     }
 
+    // A write of a named entry in a broad-scoped fixture's directory
+    // matters only to a test that reads that entry (or lists the
+    // directory) without writing it first itself: tests that each make
+    // their own entries there do not see each other's.
+    let mut file_reads: BTreeMap<&str, Vec<(usize, &str)>> = BTreeMap::new();
+    for (j, r) in reads.iter().enumerate() {
+        for k in r.iter().filter(|k| crate::facts::is_fixture_file(k)) {
+            let (base, _) = crate::facts::fixture_file_entry(k);
+            file_reads.entry(base).or_default().push((j, k.as_str()));
+        }
+    }
+    for (i, v) in verdicts.iter_mut().enumerate() {
+        v.hazards.retain(|r| {
+            let Some(k) = r.hazard.key.as_deref() else {
+                return true;
+            };
+            if r.hazard.effect != Effect::Order || !crate::facts::is_fixture_file(k) {
+                return true;
+            }
+            let (base, entry) = crate::facts::fixture_file_entry(k);
+            entry.is_none()
+                || file_reads.get(base).is_some_and(|rs| {
+                    rs.iter()
+                        .any(|&(j, rk)| j != i && crate::facts::fixture_files_related(rk, k))
+                })
+        });
+    }
+
     // Which tests leak each in-process key (and which do so from test code).
     let mut writers: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
     let mut direct_writers: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
@@ -436,6 +464,19 @@ pub fn classify(
         // Relying on state another test leaks.
         for key in &reads[i] {
             let leaked = writers.get(key).is_some_and(|w| w.iter().any(|&x| x != i))
+                || crate::facts::is_fixture_file(key) && {
+                    let (base, _) = crate::facts::fixture_file_entry(key);
+                    writers
+                        .range::<str, _>((
+                            std::ops::Bound::Included(base),
+                            std::ops::Bound::Unbounded,
+                        ))
+                        .take_while(|(w, _)| w.starts_with(base))
+                        .any(|(w, ws)| {
+                            crate::facts::fixture_files_related(key, w)
+                                && ws.iter().any(|&x| x != i)
+                        })
+                }
                 || wildcard_writers
                     .iter()
                     .any(|(p, w)| key.starts_with(p.as_str()) && w.iter().any(|&x| x != i));

@@ -153,6 +153,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                 api: None,
                 restoring: true,
                 scoped: self.scoped.clone(),
+                scoped_changes: Vec::new(),
                 class_setup: self.class_setup,
             };
             // Globals declared anywhere in the function apply to teardown.
@@ -203,9 +204,25 @@ impl<'w, 'a> Walker<'w, 'a> {
     /// `gc.enable()`). The change leaks only if the test fails in between.
     pub(super) fn reset_by_the_end(&mut self, body: &[Stmt]) -> BTreeSet<String> {
         let mut last: HashMap<String, bool> = HashMap::new();
+        // Locals holding what a setter returned: the setting they put back.
+        let mut saved: HashMap<String, &'static str> = HashMap::new();
         for s in body {
             match &s.kind {
                 StmtKind::Assign { targets, value } => {
+                    if let ExprKind::Call(c) = &value.kind {
+                        let q = self.q(&c.func).unwrap_or_default();
+                        if let (true, Some(setting)) = (
+                            catalog::returns_previous_setting(&q),
+                            catalog::process_setting(&q),
+                        ) {
+                            for t in targets {
+                                if let ExprKind::Name(n) = &t.kind {
+                                    saved.insert(n.clone(), setting);
+                                }
+                            }
+                            last.insert(format!("setting:{setting}"), false);
+                        }
+                    }
                     for t in targets {
                         let ExprKind::Attribute { value: base, attr } = &t.kind else {
                             continue;
@@ -222,6 +239,15 @@ impl<'w, 'a> Walker<'w, 'a> {
                     ..
                 }) => {
                     let q = self.q(&c.func).unwrap_or_default();
+                    if catalog::returns_previous_setting(&q) {
+                        if let Some(setting) = catalog::process_setting(&q) {
+                            // `os.umask(old)` with what `old = os.umask(0)` returned.
+                            let back = matches!(c.args.first().map(|a| &a.kind),
+                                Some(ExprKind::Name(n)) if saved.get(n) == Some(&setting));
+                            last.insert(format!("setting:{setting}"), back);
+                        }
+                        continue;
+                    }
                     let Some(setting) = catalog::hook_setting(&q) else {
                         continue;
                     };

@@ -408,6 +408,61 @@ pub fn classify(
         });
     }
 
+    // State owned by test code (a broad-scoped fixture's object, a class or
+    // object of a test module) that every other test touching it starts by
+    // assigning: what one test leaves there, the next overwrites before
+    // looking. Its changes matter only to a test (the writer included) that
+    // uses it first, or reads it through a fixture or helper without
+    // touching it itself.
+    let mut touched: HashMap<&str, Vec<(usize, Option<&str>)>> = HashMap::new();
+    for (j, f) in facts.tests.iter().enumerate() {
+        for (k, a) in &f.touches {
+            touched
+                .entry(k.as_str())
+                .or_default()
+                .push((j, a.as_deref()));
+        }
+    }
+    if !touched.is_empty() {
+        for (i, v) in verdicts.iter_mut().enumerate() {
+            v.hazards.retain(|r| {
+                let Some(k) = r.hazard.key.as_deref() else {
+                    return true;
+                };
+                if r.fixture.is_some() || r.hazard.effect != Effect::Order {
+                    return true;
+                }
+                // The state itself, or the class owning the attribute.
+                let (root, attr) = match touched.get(k) {
+                    Some(_) => (k, None),
+                    None => match k.rsplit_once('.') {
+                        Some((c, a)) if c.starts_with("attr:") && touched.contains_key(c) => {
+                            (c, Some(a))
+                        }
+                        _ => return true,
+                    },
+                };
+                let users = &touched[root];
+                if !users.iter().any(|&(j, _)| j == i) {
+                    return true;
+                }
+                // The writer counts too: its parametrized copies and reruns
+                // find what it left.
+                let first_use = users.iter().any(|&(_, first)| match (first, attr) {
+                    (None, _) => true,
+                    (Some(w), Some(a)) => w != a,
+                    (Some(_), None) => false,
+                });
+                first_use
+                    || own_reads.iter().enumerate().any(|(j, rs)| {
+                        j != i
+                            && !users.iter().any(|&(u, _)| u == j)
+                            && rs.iter().any(|rk| rk == k || rk == root)
+                    })
+            });
+        }
+    }
+
     // Which tests leak each in-process key (and which do so from test code).
     let mut writers: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
     let mut direct_writers: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();

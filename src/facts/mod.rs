@@ -17,7 +17,7 @@ mod sinks;
 pub mod value;
 mod walk;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::graph::{FixtureRef, Resolved, Suite};
 use crate::pytest::imports::Imports;
@@ -96,6 +96,13 @@ pub struct FnFacts {
     /// a broad-scoped fixture created once for all the tests of its scope:
     /// `fixturefile:ID`. Private to the worker, shared by those tests.
     pub scoped_value: Option<String>,
+    /// State owned by test code that a test body touches (the object of a
+    /// broad-scoped fixture it requests, `fixtureobj:ID`; a class of a test
+    /// module, `attr:mod.Class`; an object a test module holds,
+    /// `state:mod.NAME`), each with the attribute the first statement
+    /// touching it assigns (`obj.attr = value`), or None when that first
+    /// statement reads or uses it.
+    pub touches: BTreeMap<String, Option<String>>,
 }
 
 pub struct Facts {
@@ -472,6 +479,9 @@ impl<'a> Analyzer<'a> {
         w.decorator_mitigations(&func.decorators);
         w.block(&func.body);
         w.drop_undone_scoped_writes();
+        if depth == 0 {
+            w.out.touches = w.first_touches(&func.body);
+        }
         // After the walk, so teardown code sees the locals setup bound.
         let mut restored = w.restored_keys(&func.body);
         restored.extend(w.reset_by_the_end(&func.body));

@@ -526,6 +526,65 @@ impl<'w, 'a> Walker<'w, 'a> {
         }
     }
 
+    /// For each piece of test-owned state the body touches (see
+    /// `FnFacts::touches`), what the first top-level statement touching it
+    /// does: assign one of its attributes from a value that does not use
+    /// it (`Some(attr)`), or anything else (`None`).
+    pub(super) fn first_touches(&self, body: &[Stmt]) -> BTreeMap<String, Option<String>> {
+        let mut out = BTreeMap::new();
+        for s in body {
+            let mut names: Vec<&str> = Vec::new();
+            visit_exprs(std::slice::from_ref(s), &mut |e| {
+                if let ExprKind::Name(n) = &e.kind {
+                    names.push(n);
+                }
+            });
+            for n in names {
+                let Some(root) = self.touch_root(n) else {
+                    continue;
+                };
+                if out.contains_key(&root) {
+                    continue;
+                }
+                out.insert(root, assigned_attr(s, n));
+            }
+        }
+        out
+    }
+
+    /// The test-owned state the name `n` stands for, if any.
+    fn touch_root(&self, n: &str) -> Option<String> {
+        if self.is_local(n) {
+            return match self.locals.get(n) {
+                Some(Val::Container(k))
+                    if k.starts_with("fixtureobj:") && self.params.contains(n) =>
+                {
+                    Some(k.clone())
+                }
+                _ => None,
+            };
+        }
+        let (m, q) = match self.imports.get(n) {
+            Some(q) => {
+                let (modpath, _) = q.rsplit_once('.')?;
+                let &mi = self.an.module_by_dotted.get(modpath)?;
+                (&self.an.suite.modules[mi], q.to_string())
+            }
+            None => (self.module, format!("{}.{n}", self.module.dotted)),
+        };
+        let name = q.rsplit('.').next().unwrap_or(n);
+        if m.application {
+            return None;
+        }
+        if m.class_defs.contains_key(name) {
+            Some(format!("attr:{q}"))
+        } else if m.constants.contains_key(name) {
+            Some(format!("state:{q}"))
+        } else {
+            None
+        }
+    }
+
     /// `d.listdir()`, `d.iterdir()`, `d.glob("*.json")`, `os.listdir(d)`,
     /// `shutil.copytree(d, ...)`: a read of every entry of the scope-wide
     /// fixture directory `d` (the `*` entry).
@@ -1238,4 +1297,30 @@ impl<'w, 'a> Walker<'w, 'a> {
 /// unpacked (`a, b = SHARED`): broad-scoped fixtures' values and module state.
 fn holds_shared_parts(k: &str) -> bool {
     k.starts_with("fixture:") || k.starts_with("fixtureobj:") || eval::is_object_key(k)
+}
+
+/// `n.attr = value` (every target an attribute of `n`, the value not using
+/// `n`): the attribute assigned, the state's prior value not read.
+fn assigned_attr(s: &Stmt, n: &str) -> Option<String> {
+    let StmtKind::Assign { targets, value } = &s.kind else {
+        return None;
+    };
+    fn mentions(e: &Expr, n: &str) -> bool {
+        matches!(&e.kind, ExprKind::Name(x) if x == n)
+            || e.children().into_iter().any(|c| mentions(c, n))
+    }
+    if mentions(value, n) {
+        return None;
+    }
+    let mut attr = None;
+    for t in targets {
+        match &t.kind {
+            ExprKind::Attribute { value, attr: a } if matches!(&value.kind, ExprKind::Name(x) if x == n) =>
+            {
+                attr = Some(a.clone());
+            }
+            _ => return None,
+        }
+    }
+    attr
 }

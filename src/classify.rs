@@ -269,8 +269,18 @@ pub fn classify(
             chdir_unique = true;
         }
         if chdir_unique {
-            // Relative paths land in the test's own directory.
-            hazards.retain(|r| r.hazard.code != "ISO103");
+            // Relative paths land in the test's own directory: writing there,
+            // or deleting a whole tree there, touches nothing shared.
+            hazards.retain(|r| {
+                r.hazard.code != "ISO103"
+                    && !(r.hazard.code == "ISO106"
+                        && r.hazard.key.as_deref().is_some_and(|k| {
+                            matches!(
+                                crate::facts::value::classify_path(k.trim_start_matches("path:")),
+                                crate::facts::value::PathClass::Relative(_)
+                            )
+                        }))
+            });
         }
         if unique_env.contains("HOME") {
             // `~` is the test's own directory.

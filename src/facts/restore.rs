@@ -196,7 +196,77 @@ impl<'w, 'a> Walker<'w, 'a> {
     }
 }
 
+/// The key pattern of a process-wide container a snapshot can put back
+/// whole: `sys.modules` (every entry), `sys.path`.
+fn restorable_container(q: &str) -> Option<&'static str> {
+    match q {
+        "sys.modules" => Some("sys.modules:*"),
+        "sys.path" => Some("sys.path"),
+        _ => None,
+    }
+}
+
 impl<'w, 'a> Walker<'w, 'a> {
+    /// What the method `name` of the project class `cls` puts back whole at
+    /// its top level: `sys.modules.clear()` then `sys.modules.update(saved)`,
+    /// or `sys.path[:] = saved` (a snapshot's `restore()`).
+    fn whole_container_restores(&self, cls: &super::value::ClassRef, name: &str) -> Vec<String> {
+        let Some((owner, f)) = self.an.find_method(cls, name, 0) else {
+            return Vec::new();
+        };
+        let imports = &self.an.suite.modules[owner.module].imports;
+        let mut cleared: BTreeSet<&'static str> = BTreeSet::new();
+        let mut out = Vec::new();
+        for st in &f.body {
+            match &st.kind {
+                StmtKind::Expr(Expr {
+                    kind: ExprKind::Call(c),
+                    ..
+                }) => {
+                    let ExprKind::Attribute { value, attr } = &c.func.kind else {
+                        continue;
+                    };
+                    let Some(k) = imports
+                        .qualify(value)
+                        .and_then(|q| restorable_container(&q))
+                    else {
+                        continue;
+                    };
+                    match attr.as_str() {
+                        "clear" => {
+                            cleared.insert(k);
+                        }
+                        "update" | "extend" if cleared.contains(k) => out.push(k.to_string()),
+                        _ => {}
+                    }
+                }
+                StmtKind::Assign { targets, .. } => {
+                    let mut parts: Vec<&Expr> = Vec::new();
+                    for t in targets {
+                        match &t.kind {
+                            ExprKind::Tuple(items) | ExprKind::List(items) => parts.extend(items),
+                            _ => parts.push(t),
+                        }
+                    }
+                    for t in parts {
+                        if let ExprKind::Subscript { value, index } = &t.kind {
+                            if matches!(index.kind, ExprKind::Other(_)) {
+                                if let Some(k) = imports
+                                    .qualify(value)
+                                    .and_then(|q| restorable_container(&q))
+                                {
+                                    out.push(k.to_string());
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     /// Keys the body's own top-level code puts back to their initial state
     /// before it ends: a module attribute assigned last the literal its
     /// module binds it to (`cfg.strict = False ... cfg.strict = True`), a
@@ -208,7 +278,23 @@ impl<'w, 'a> Walker<'w, 'a> {
         let mut saved: HashMap<String, &'static str> = HashMap::new();
         for s in body {
             match &s.kind {
+                StmtKind::Delete(targets) => {
+                    for t in targets {
+                        if let ExprKind::Subscript { value, .. } = &t.kind {
+                            if let Some(k) = self.q(value).and_then(|q| restorable_container(&q)) {
+                                last.insert(k.to_string(), false);
+                            }
+                        }
+                    }
+                }
                 StmtKind::Assign { targets, value } => {
+                    for t in targets {
+                        if let ExprKind::Subscript { value, .. } = &t.kind {
+                            if let Some(k) = self.q(value).and_then(|q| restorable_container(&q)) {
+                                last.insert(k.to_string(), false);
+                            }
+                        }
+                    }
                     if let ExprKind::Call(c) = &value.kind {
                         let q = self.q(&c.func).unwrap_or_default();
                         if let (true, Some(setting)) = (
@@ -238,6 +324,24 @@ impl<'w, 'a> Walker<'w, 'a> {
                     kind: ExprKind::Call(c),
                     ..
                 }) => {
+                    // `snapshot.restore()`: a method of a project class that
+                    // puts whole containers back.
+                    if let ExprKind::Attribute { value, attr } = &c.func.kind {
+                        if let ExprKind::Name(n) = &value.kind {
+                            if let Some(Val::Obj(Obj::Instance(cls, _))) = self.locals.get(n) {
+                                let cls = cls.clone();
+                                for k in self.whole_container_restores(&cls, attr) {
+                                    last.insert(k, true);
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                    if let ExprKind::Attribute { value, .. } = &c.func.kind {
+                        if let Some(k) = self.q(value).and_then(|q| restorable_container(&q)) {
+                            last.insert(k.to_string(), false);
+                        }
+                    }
                     let q = self.q(&c.func).unwrap_or_default();
                     if catalog::returns_previous_setting(&q) {
                         if let Some(setting) = catalog::process_setting(&q) {

@@ -132,6 +132,7 @@ pub fn analyze(suite: &Suite, opts: &FactsOptions) -> Facts {
         app_values: app_constant_values(&opts.app_constants),
         summaries: std::sync::Mutex::new(HashMap::new()),
         fixture_classes: HashMap::new(),
+        cached_properties: std::sync::OnceLock::new(),
     };
     for (mi, m) in suite.modules.iter().enumerate() {
         for fi in 0..m.fixtures.len() {
@@ -301,9 +302,41 @@ struct Analyzer<'a> {
     summaries: std::sync::Mutex<HashMap<objects::SummaryKey, std::sync::Arc<FnFacts>>>,
     /// Project class of the object a broad-scoped fixture hands out, by fixture id.
     fixture_classes: HashMap<String, value::ClassRef>,
+    /// Names any class of the suite's modules defines as a cached
+    /// property, computed on first use.
+    cached_properties: std::sync::OnceLock<HashSet<String>>,
 }
 
 impl<'a> Analyzer<'a> {
+    /// Does some class of the project define `name` as a cached property
+    /// (`@functools.cached_property`, or a project's own `cached_property`)?
+    fn is_cached_property(&self, name: &str) -> bool {
+        self.cached_properties
+            .get_or_init(|| {
+                let mut out = HashSet::new();
+                for m in &self.suite.modules {
+                    for c in m.class_defs.values() {
+                        for st in &c.body {
+                            let StmtKind::FunctionDef(f) = &st.kind else {
+                                continue;
+                            };
+                            let cached = f.decorators.iter().any(|d| {
+                                d.expr
+                                    .dotted()
+                                    .and_then(|p| p.last().map(|l| l.to_string()))
+                                    .is_some_and(|l| l == "cached_property")
+                            });
+                            if cached {
+                                out.insert(f.name.clone());
+                            }
+                        }
+                    }
+                }
+                out
+            })
+            .contains(name)
+    }
+
     fn resolved_value(&mut self, r: &Resolved) -> Val {
         match r {
             Resolved::Fixture(f) => {

@@ -282,6 +282,9 @@ impl<'w, 'a> Walker<'w, 'a> {
     pub(super) fn delete(&mut self, t: &Expr, span: Span) {
         match &t.kind {
             ExprKind::Subscript { value, index } => self.subscript_write(value, index, t.span),
+            // `del obj.prop` of a cached property drops the cached value:
+            // the next read computes it again, as in a fresh process.
+            ExprKind::Attribute { attr, .. } if self.an.is_cached_property(attr) => {}
             ExprKind::Attribute { value, attr } => self.attr_write(value, attr, t.span),
             ExprKind::Name(n) if self.globals.contains(n) => self.global_write(n, span),
             _ => {}

@@ -269,8 +269,18 @@ pub fn classify(
             chdir_unique = true;
         }
         if chdir_unique {
-            // Relative paths land in the test's own directory.
-            hazards.retain(|r| r.hazard.code != "ISO103");
+            // Relative paths land in the test's own directory: writing there,
+            // or deleting a whole tree there, touches nothing shared.
+            hazards.retain(|r| {
+                r.hazard.code != "ISO103"
+                    && !(r.hazard.code == "ISO106"
+                        && r.hazard.key.as_deref().is_some_and(|k| {
+                            matches!(
+                                crate::facts::value::classify_path(k.trim_start_matches("path:")),
+                                crate::facts::value::PathClass::Relative(_)
+                            )
+                        }))
+            });
         }
         if unique_env.contains("HOME") {
             // `~` is the test's own directory.
@@ -380,6 +390,89 @@ pub fn classify(
         });
     }
 
+    // A write of a named entry in a broad-scoped fixture's directory
+    // matters only to a test that reads that entry (or lists the
+    // directory) without writing it first itself: tests that each make
+    // their own entries there do not see each other's.
+    let mut file_reads: BTreeMap<&str, Vec<(usize, &str)>> = BTreeMap::new();
+    for (j, r) in reads.iter().enumerate() {
+        for k in r.iter().filter(|k| crate::facts::is_fixture_file(k)) {
+            let (base, _) = crate::facts::fixture_file_entry(k);
+            file_reads.entry(base).or_default().push((j, k.as_str()));
+        }
+    }
+    for (i, v) in verdicts.iter_mut().enumerate() {
+        v.hazards.retain(|r| {
+            let Some(k) = r.hazard.key.as_deref() else {
+                return true;
+            };
+            if r.hazard.effect != Effect::Order || !crate::facts::is_fixture_file(k) {
+                return true;
+            }
+            let (base, entry) = crate::facts::fixture_file_entry(k);
+            entry.is_none()
+                || file_reads.get(base).is_some_and(|rs| {
+                    rs.iter()
+                        .any(|&(j, rk)| j != i && crate::facts::fixture_files_related(rk, k))
+                })
+        });
+    }
+
+    // State owned by test code (a broad-scoped fixture's object, a class or
+    // object of a test module) that every other test touching it starts by
+    // assigning: what one test leaves there, the next overwrites before
+    // looking. Its changes matter only to a test (the writer included) that
+    // uses it first, or reads it through a fixture or helper without
+    // touching it itself.
+    let mut touched: HashMap<&str, Vec<(usize, Option<&str>)>> = HashMap::new();
+    for (j, f) in facts.tests.iter().enumerate() {
+        for (k, a) in &f.touches {
+            touched
+                .entry(k.as_str())
+                .or_default()
+                .push((j, a.as_deref()));
+        }
+    }
+    if !touched.is_empty() {
+        for (i, v) in verdicts.iter_mut().enumerate() {
+            v.hazards.retain(|r| {
+                let Some(k) = r.hazard.key.as_deref() else {
+                    return true;
+                };
+                if r.fixture.is_some() || r.hazard.effect != Effect::Order {
+                    return true;
+                }
+                // The state itself, or the class owning the attribute.
+                let (root, attr) = match touched.get(k) {
+                    Some(_) => (k, None),
+                    None => match k.rsplit_once('.') {
+                        Some((c, a)) if c.starts_with("attr:") && touched.contains_key(c) => {
+                            (c, Some(a))
+                        }
+                        _ => return true,
+                    },
+                };
+                let users = &touched[root];
+                if !users.iter().any(|&(j, _)| j == i) {
+                    return true;
+                }
+                // The writer counts too: its parametrized copies and reruns
+                // find what it left.
+                let first_use = users.iter().any(|&(_, first)| match (first, attr) {
+                    (None, _) => true,
+                    (Some(w), Some(a)) => w != a,
+                    (Some(_), None) => false,
+                });
+                first_use
+                    || own_reads.iter().enumerate().any(|(j, rs)| {
+                        j != i
+                            && !users.iter().any(|&(u, _)| u == j)
+                            && rs.iter().any(|rk| rk == k || rk == root)
+                    })
+            });
+        }
+    }
+
     // Which tests leak each in-process key (and which do so from test code).
     let mut writers: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
     let mut direct_writers: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
@@ -436,6 +529,19 @@ pub fn classify(
         // Relying on state another test leaks.
         for key in &reads[i] {
             let leaked = writers.get(key).is_some_and(|w| w.iter().any(|&x| x != i))
+                || crate::facts::is_fixture_file(key) && {
+                    let (base, _) = crate::facts::fixture_file_entry(key);
+                    writers
+                        .range::<str, _>((
+                            std::ops::Bound::Included(base),
+                            std::ops::Bound::Unbounded,
+                        ))
+                        .take_while(|(w, _)| w.starts_with(base))
+                        .any(|(w, ws)| {
+                            crate::facts::fixture_files_related(key, w)
+                                && ws.iter().any(|&x| x != i)
+                        })
+                }
                 || wildcard_writers
                     .iter()
                     .any(|(p, w)| key.starts_with(p.as_str()) && w.iter().any(|&x| x != i));

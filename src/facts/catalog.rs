@@ -362,6 +362,12 @@ pub fn process_setting(q: &str) -> Option<&'static str> {
     })
 }
 
+/// Setters that return the value they replace (`old = os.umask(0)`):
+/// calling them again with that value puts the setting back.
+pub fn returns_previous_setting(q: &str) -> bool {
+    matches!(q, "os.umask")
+}
+
 /// Context managers that restore what changes inside them: key patterns.
 pub fn restoring_context(q: &str) -> Option<&'static str> {
     Some(match q {

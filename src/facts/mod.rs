@@ -17,7 +17,7 @@ mod sinks;
 pub mod value;
 mod walk;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::graph::{FixtureRef, Resolved, Suite};
 use crate::pytest::imports::Imports;
@@ -96,6 +96,13 @@ pub struct FnFacts {
     /// a broad-scoped fixture created once for all the tests of its scope:
     /// `fixturefile:ID`. Private to the worker, shared by those tests.
     pub scoped_value: Option<String>,
+    /// State owned by test code that a test body touches (the object of a
+    /// broad-scoped fixture it requests, `fixtureobj:ID`; a class of a test
+    /// module, `attr:mod.Class`; an object a test module holds,
+    /// `state:mod.NAME`), each with the attribute the first statement
+    /// touching it assigns (`obj.attr = value`), or None when that first
+    /// statement reads or uses it.
+    pub touches: BTreeMap<String, Option<String>>,
 }
 
 pub struct Facts {
@@ -125,6 +132,7 @@ pub fn analyze(suite: &Suite, opts: &FactsOptions) -> Facts {
         app_values: app_constant_values(&opts.app_constants),
         summaries: std::sync::Mutex::new(HashMap::new()),
         fixture_classes: HashMap::new(),
+        cached_properties: std::sync::OnceLock::new(),
     };
     for (mi, m) in suite.modules.iter().enumerate() {
         for fi in 0..m.fixtures.len() {
@@ -190,7 +198,17 @@ fn drop_unwritten_reads(facts: &mut Facts) {
         .filter(|h| h.effect == Effect::Order)
         .filter_map(|h| h.key.clone())
         .collect();
-    let keep = |k: &String| key_covered(k, &written);
+    // Entries of a fixture's directory are matched to its writes later
+    // (`fixture_files_related`): any write of that fixture keeps them.
+    let written_files: HashSet<&str> = written
+        .iter()
+        .filter(|k| is_fixture_file(k))
+        .map(|k| fixture_file_entry(k).0)
+        .collect();
+    let keep = |k: &String| {
+        key_covered(k, &written)
+            || is_fixture_file(k) && written_files.contains(fixture_file_entry(k).0)
+    };
     for f in facts.fixtures.values_mut().chain(facts.tests.iter_mut()) {
         f.reads.retain(keep);
         f.latent_reads.retain(keep);
@@ -284,9 +302,41 @@ struct Analyzer<'a> {
     summaries: std::sync::Mutex<HashMap<objects::SummaryKey, std::sync::Arc<FnFacts>>>,
     /// Project class of the object a broad-scoped fixture hands out, by fixture id.
     fixture_classes: HashMap<String, value::ClassRef>,
+    /// Names any class of the suite's modules defines as a cached
+    /// property, computed on first use.
+    cached_properties: std::sync::OnceLock<HashSet<String>>,
 }
 
 impl<'a> Analyzer<'a> {
+    /// Does some class of the project define `name` as a cached property
+    /// (`@functools.cached_property`, or a project's own `cached_property`)?
+    fn is_cached_property(&self, name: &str) -> bool {
+        self.cached_properties
+            .get_or_init(|| {
+                let mut out = HashSet::new();
+                for m in &self.suite.modules {
+                    for c in m.class_defs.values() {
+                        for st in &c.body {
+                            let StmtKind::FunctionDef(f) = &st.kind else {
+                                continue;
+                            };
+                            let cached = f.decorators.iter().any(|d| {
+                                d.expr
+                                    .dotted()
+                                    .and_then(|p| p.last().map(|l| l.to_string()))
+                                    .is_some_and(|l| l == "cached_property")
+                            });
+                            if cached {
+                                out.insert(f.name.clone());
+                            }
+                        }
+                    }
+                }
+                out
+            })
+            .contains(name)
+    }
+
     fn resolved_value(&mut self, r: &Resolved) -> Val {
         match r {
             Resolved::Fixture(f) => {
@@ -419,6 +469,7 @@ impl<'a> Analyzer<'a> {
             api: None,
             restoring: false,
             scoped,
+            scoped_changes: Vec::new(),
             class_setup: class.is_some() && catalog::is_class_setup_hook(&func.name),
         };
         for (name, v) in &params {
@@ -461,6 +512,10 @@ impl<'a> Analyzer<'a> {
         }
         w.decorator_mitigations(&func.decorators);
         w.block(&func.body);
+        w.drop_undone_scoped_writes();
+        if depth == 0 {
+            w.out.touches = w.first_touches(&func.body);
+        }
         // After the walk, so teardown code sees the locals setup bound.
         let mut restored = w.restored_keys(&func.body);
         restored.extend(w.reset_by_the_end(&func.body));
@@ -630,6 +685,9 @@ struct Walker<'w, 'a> {
     /// Locals holding a path a broad-scoped fixture created once for its
     /// whole scope, by the `fixturefile:` key of that file.
     scoped: HashMap<String, String>,
+    /// Writes (false) and removals (true) of those files, in statement
+    /// order: an entry the body makes and removes again does not last.
+    scoped_changes: Vec<(String, Span, bool)>,
     /// Walking a class-level setup or teardown hook (`setUpClass`,
     /// `setup_class`): `cls` is the class being set up, whose own tests
     /// run after it.
@@ -716,4 +774,111 @@ pub fn path_key(pc: &PathClass) -> String {
 /// for every test of its scope.
 pub(crate) fn is_fixture_file(key: &str) -> bool {
     key.starts_with("fixturefile:")
+}
+
+/// A `fixturefile:` key split into the fixture's own key and the entry
+/// inside it that a literal path names (`fixturefile:t.py::data/sub/a.json`
+/// -> (`fixturefile:t.py::data`, `sub/a.json`)). Fixture ids name no `/`
+/// after their `::`.
+pub(crate) fn fixture_file_entry(key: &str) -> (&str, Option<&str>) {
+    let Some(after) = key.find("::").map(|p| p + 2) else {
+        return (key, None);
+    };
+    match key[after..].find('/') {
+        Some(i) => (&key[..after + i], Some(&key[after + i + 1..])),
+        None => (key, None),
+    }
+}
+
+/// The key of `entry` (literal path segments) inside the fixture file or
+/// directory `key`. A `..` segment leaves the entry unknown: the whole key.
+pub(crate) fn fixture_file_child<'s>(
+    key: &str,
+    parts: impl IntoIterator<Item = &'s str>,
+) -> String {
+    let mut segs: Vec<&str> = Vec::new();
+    for p in parts {
+        for seg in p.split(['/', '\\']) {
+            match seg {
+                "" | "." => {}
+                ".." => return key.to_string(),
+                s => segs.push(s),
+            }
+        }
+    }
+    if segs.is_empty() {
+        key.to_string()
+    } else {
+        format!("{key}/{}", segs.join("/"))
+    }
+}
+
+/// Whether a test reading `read` can see what another wrote at `write`,
+/// both in the same broad-scoped fixture's file or directory. A write of
+/// the whole fixture (or an entry not named literally) reaches every
+/// reader; a write of a named entry reaches readers of that entry or of
+/// what lies under it, and readers that enumerate a directory holding it
+/// (a `*` entry: `listdir`, `glob`). Using the fixture's directory itself
+/// (`str(data_dir)`, `data_dir.chdir()`) does not see a new entry in it.
+pub(crate) fn fixture_files_related(read: &str, write: &str) -> bool {
+    let (rb, rs) = fixture_file_entry(read);
+    let (wb, ws) = fixture_file_entry(write);
+    if rb != wb {
+        return false;
+    }
+    let under = |a: &str, b: &str| a == b || a.starts_with(b) && a[b.len()..].starts_with('/');
+    match (rs, ws) {
+        (_, None) => true,
+        (None, Some(_)) => false,
+        (Some(r), Some(w)) => match r.find('*') {
+            Some(star) => {
+                let dir = r[..star].rsplit_once('/').map_or("", |(d, _)| d);
+                dir.is_empty() || under(w, dir) || under(dir, w)
+            }
+            None => under(r, w),
+        },
+    }
+}
+
+#[cfg(test)]
+mod fixture_entry_tests {
+    use super::*;
+
+    const DIR: &str = "fixturefile:tests/t.py::spool";
+
+    #[test]
+    fn entries_split_after_the_fixture_id() {
+        assert_eq!(fixture_file_entry(DIR), (DIR, None));
+        let k = fixture_file_child(DIR, ["a/b", "c.txt"]);
+        assert_eq!(k, "fixturefile:tests/t.py::spool/a/b/c.txt");
+        assert_eq!(fixture_file_entry(&k), (DIR, Some("a/b/c.txt")));
+        // `..` leaves the entry unknown: the whole directory.
+        assert_eq!(fixture_file_child(DIR, ["../x"]), DIR);
+        assert_eq!(fixture_file_child(DIR, ["./"]), DIR);
+    }
+
+    #[test]
+    fn a_named_entry_reaches_its_readers_and_listings_only() {
+        let entry = format!("{DIR}/a/x.txt");
+        // The whole directory written reaches every reader.
+        assert!(fixture_files_related(&entry, DIR));
+        assert!(fixture_files_related(DIR, DIR));
+        // The same entry, a parent rewritten, a listing of a holding dir.
+        assert!(fixture_files_related(&entry, &entry));
+        assert!(fixture_files_related(&entry, &format!("{DIR}/a")));
+        assert!(fixture_files_related(&format!("{DIR}/*"), &entry));
+        assert!(fixture_files_related(&format!("{DIR}/a/*.txt"), &entry));
+        // Using the directory, another entry, a listing elsewhere, another fixture.
+        assert!(!fixture_files_related(DIR, &entry));
+        assert!(!fixture_files_related(&format!("{DIR}/a/y.txt"), &entry));
+        assert!(!fixture_files_related(
+            &format!("{DIR}/ab"),
+            &format!("{DIR}/a")
+        ));
+        assert!(!fixture_files_related(&format!("{DIR}/b/*"), &entry));
+        assert!(!fixture_files_related(
+            "fixturefile:tests/t.py::other/*",
+            &entry
+        ));
+    }
 }

@@ -153,6 +153,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                 api: None,
                 restoring: true,
                 scoped: self.scoped.clone(),
+                scoped_changes: Vec::new(),
                 class_setup: self.class_setup,
             };
             // Globals declared anywhere in the function apply to teardown.
@@ -195,7 +196,77 @@ impl<'w, 'a> Walker<'w, 'a> {
     }
 }
 
+/// The key pattern of a process-wide container a snapshot can put back
+/// whole: `sys.modules` (every entry), `sys.path`.
+fn restorable_container(q: &str) -> Option<&'static str> {
+    match q {
+        "sys.modules" => Some("sys.modules:*"),
+        "sys.path" => Some("sys.path"),
+        _ => None,
+    }
+}
+
 impl<'w, 'a> Walker<'w, 'a> {
+    /// What the method `name` of the project class `cls` puts back whole at
+    /// its top level: `sys.modules.clear()` then `sys.modules.update(saved)`,
+    /// or `sys.path[:] = saved` (a snapshot's `restore()`).
+    fn whole_container_restores(&self, cls: &super::value::ClassRef, name: &str) -> Vec<String> {
+        let Some((owner, f)) = self.an.find_method(cls, name, 0) else {
+            return Vec::new();
+        };
+        let imports = &self.an.suite.modules[owner.module].imports;
+        let mut cleared: BTreeSet<&'static str> = BTreeSet::new();
+        let mut out = Vec::new();
+        for st in &f.body {
+            match &st.kind {
+                StmtKind::Expr(Expr {
+                    kind: ExprKind::Call(c),
+                    ..
+                }) => {
+                    let ExprKind::Attribute { value, attr } = &c.func.kind else {
+                        continue;
+                    };
+                    let Some(k) = imports
+                        .qualify(value)
+                        .and_then(|q| restorable_container(&q))
+                    else {
+                        continue;
+                    };
+                    match attr.as_str() {
+                        "clear" => {
+                            cleared.insert(k);
+                        }
+                        "update" | "extend" if cleared.contains(k) => out.push(k.to_string()),
+                        _ => {}
+                    }
+                }
+                StmtKind::Assign { targets, .. } => {
+                    let mut parts: Vec<&Expr> = Vec::new();
+                    for t in targets {
+                        match &t.kind {
+                            ExprKind::Tuple(items) | ExprKind::List(items) => parts.extend(items),
+                            _ => parts.push(t),
+                        }
+                    }
+                    for t in parts {
+                        if let ExprKind::Subscript { value, index } = &t.kind {
+                            if matches!(index.kind, ExprKind::Other(_)) {
+                                if let Some(k) = imports
+                                    .qualify(value)
+                                    .and_then(|q| restorable_container(&q))
+                                {
+                                    out.push(k.to_string());
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     /// Keys the body's own top-level code puts back to their initial state
     /// before it ends: a module attribute assigned last the literal its
     /// module binds it to (`cfg.strict = False ... cfg.strict = True`), a
@@ -203,9 +274,41 @@ impl<'w, 'a> Walker<'w, 'a> {
     /// `gc.enable()`). The change leaks only if the test fails in between.
     pub(super) fn reset_by_the_end(&mut self, body: &[Stmt]) -> BTreeSet<String> {
         let mut last: HashMap<String, bool> = HashMap::new();
+        // Locals holding what a setter returned: the setting they put back.
+        let mut saved: HashMap<String, &'static str> = HashMap::new();
         for s in body {
             match &s.kind {
+                StmtKind::Delete(targets) => {
+                    for t in targets {
+                        if let ExprKind::Subscript { value, .. } = &t.kind {
+                            if let Some(k) = self.q(value).and_then(|q| restorable_container(&q)) {
+                                last.insert(k.to_string(), false);
+                            }
+                        }
+                    }
+                }
                 StmtKind::Assign { targets, value } => {
+                    for t in targets {
+                        if let ExprKind::Subscript { value, .. } = &t.kind {
+                            if let Some(k) = self.q(value).and_then(|q| restorable_container(&q)) {
+                                last.insert(k.to_string(), false);
+                            }
+                        }
+                    }
+                    if let ExprKind::Call(c) = &value.kind {
+                        let q = self.q(&c.func).unwrap_or_default();
+                        if let (true, Some(setting)) = (
+                            catalog::returns_previous_setting(&q),
+                            catalog::process_setting(&q),
+                        ) {
+                            for t in targets {
+                                if let ExprKind::Name(n) = &t.kind {
+                                    saved.insert(n.clone(), setting);
+                                }
+                            }
+                            last.insert(format!("setting:{setting}"), false);
+                        }
+                    }
                     for t in targets {
                         let ExprKind::Attribute { value: base, attr } = &t.kind else {
                             continue;
@@ -221,7 +324,34 @@ impl<'w, 'a> Walker<'w, 'a> {
                     kind: ExprKind::Call(c),
                     ..
                 }) => {
+                    // `snapshot.restore()`: a method of a project class that
+                    // puts whole containers back.
+                    if let ExprKind::Attribute { value, attr } = &c.func.kind {
+                        if let ExprKind::Name(n) = &value.kind {
+                            if let Some(Val::Obj(Obj::Instance(cls, _))) = self.locals.get(n) {
+                                let cls = cls.clone();
+                                for k in self.whole_container_restores(&cls, attr) {
+                                    last.insert(k, true);
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                    if let ExprKind::Attribute { value, .. } = &c.func.kind {
+                        if let Some(k) = self.q(value).and_then(|q| restorable_container(&q)) {
+                            last.insert(k.to_string(), false);
+                        }
+                    }
                     let q = self.q(&c.func).unwrap_or_default();
+                    if catalog::returns_previous_setting(&q) {
+                        if let Some(setting) = catalog::process_setting(&q) {
+                            // `os.umask(old)` with what `old = os.umask(0)` returned.
+                            let back = matches!(c.args.first().map(|a| &a.kind),
+                                Some(ExprKind::Name(n)) if saved.get(n) == Some(&setting));
+                            last.insert(format!("setting:{setting}"), back);
+                        }
+                        continue;
+                    }
                     let Some(setting) = catalog::hook_setting(&q) else {
                         continue;
                     };

@@ -139,7 +139,15 @@ impl<'w, 'a> Walker<'w, 'a> {
         // `data_dir / "rows.json").write_text(...)` on what a broad-scoped
         // fixture made for its scope.
         if let (Some(m), ExprKind::Attribute { value, .. }) = (method, &c.func.kind) {
-            if let Some(k) = self.scoped_key(value) {
+            // `d.ensure("a")`, `d.mkdir("a")`: the entry made inside `d`.
+            let made = match m {
+                "ensure" | "mkdir" | "mkdir_p" => self.scoped_entry(c),
+                _ => None,
+            };
+            if let Some(k) = made.or_else(|| self.scoped_key(value)) {
+                if matches!(m, "remove" | "unlink" | "rmdir" | "rmtree") {
+                    self.scoped_changes.push((k.clone(), span, true));
+                }
                 let mode = c.arg(0, "mode").and_then(|x| x.as_str()).unwrap_or("r");
                 let writes = (catalog::is_path_write_method(m)
                     && !matches!(m, "replace" | "rename"))

@@ -284,6 +284,9 @@ impl<'w, 'a> Walker<'w, 'a> {
     pub(super) fn delete(&mut self, t: &Expr, span: Span) {
         match &t.kind {
             ExprKind::Subscript { value, index } => self.subscript_write(value, index, t.span),
+            // `del obj.prop` of a cached property drops the cached value:
+            // the next read computes it again, as in a fresh process.
+            ExprKind::Attribute { attr, .. } if self.an.is_cached_property(attr) => {}
             ExprKind::Attribute { value, attr } => self.attr_write(value, attr, t.span),
             ExprKind::Name(n) if self.globals.contains(n.as_str()) => self.global_write(n, span),
             _ => {}
@@ -513,7 +516,184 @@ impl<'w, 'a> Walker<'w, 'a> {
                 let path = &self.an.suite.modules[own.module].rel;
                 Some(format!("fixturefile:{path}::{}.{attr}", own.name))
             }
+            // `data_dir / "rows.json"`: that entry of the directory.
+            ExprKind::BinOp {
+                left,
+                op: BinOp::Div,
+                right,
+            } if right.as_str().is_some() => {
+                let k = self.scoped_key(left)?;
+                Some(fixture_file_child(&k, right.as_str()))
+            }
+            ExprKind::Call(c) => match self.scoped_entry(c) {
+                Some(k) => Some(k),
+                None => e.children().into_iter().find_map(|c| self.scoped_key(c)),
+            },
             _ => e.children().into_iter().find_map(|c| self.scoped_key(c)),
+        }
+    }
+
+    /// For each piece of test-owned state the body touches (see
+    /// `FnFacts::touches`), what the first top-level statement touching it
+    /// does: assign one of its attributes from a value that does not use
+    /// it (`Some(attr)`), or anything else (`None`).
+    pub(super) fn first_touches(&self, body: &[Stmt]) -> BTreeMap<String, Option<String>> {
+        let mut out = BTreeMap::new();
+        for s in body {
+            let mut names: Vec<&str> = Vec::new();
+            visit_exprs(std::slice::from_ref(s), &mut |e| {
+                if let ExprKind::Name(n) = &e.kind {
+                    names.push(n);
+                }
+            });
+            for n in names {
+                let Some(root) = self.touch_root(n) else {
+                    continue;
+                };
+                if out.contains_key(&root) {
+                    continue;
+                }
+                out.insert(root, assigned_attr(s, n));
+            }
+        }
+        out
+    }
+
+    /// The test-owned state the name `n` stands for, if any.
+    fn touch_root(&self, n: &str) -> Option<String> {
+        if self.is_local(n) {
+            return match self.locals.get(n) {
+                Some(Val::Container(k))
+                    if k.starts_with("fixtureobj:") && self.params.contains(n) =>
+                {
+                    Some(k.clone())
+                }
+                _ => None,
+            };
+        }
+        let (m, q) = match self.imports.get(n) {
+            Some(q) => {
+                let (modpath, _) = q.rsplit_once('.')?;
+                let &mi = self.an.module_by_dotted.get(modpath)?;
+                (&self.an.suite.modules[mi], q.to_string())
+            }
+            None => (self.module, format!("{}.{n}", self.module.dotted)),
+        };
+        let name = q.rsplit('.').next().unwrap_or(n);
+        if m.application {
+            return None;
+        }
+        if m.class_defs.contains_key(name) {
+            Some(format!("attr:{q}"))
+        } else if m.constants.contains_key(name) {
+            Some(format!("state:{q}"))
+        } else {
+            None
+        }
+    }
+
+    /// `d.listdir()`, `d.iterdir()`, `d.glob("*.json")`, `os.listdir(d)`,
+    /// `shutil.copytree(d, ...)`: a read of every entry of the scope-wide
+    /// fixture directory `d` (the `*` entry).
+    pub(super) fn scoped_listing(&mut self, c: &Call) -> Option<String> {
+        let method = match &c.func.kind {
+            ExprKind::Attribute { value, attr }
+                if matches!(
+                    attr.as_str(),
+                    "listdir" | "iterdir" | "glob" | "rglob" | "visit" | "walk" | "scandir"
+                ) =>
+            {
+                self.scoped_key(value)
+            }
+            _ => None,
+        };
+        let dir = match method {
+            Some(k) => k,
+            None => {
+                let q = self.q(&c.func)?;
+                if !matches!(
+                    q.as_str(),
+                    "os.listdir"
+                        | "os.scandir"
+                        | "os.walk"
+                        | "glob.glob"
+                        | "glob.iglob"
+                        | "shutil.copytree"
+                        | "shutil.make_archive"
+                ) {
+                    return None;
+                }
+                let a = c.arg(0, "path").or_else(|| c.arg(0, "pathname"))?;
+                self.scoped_key(a)?
+            }
+        };
+        // A glob pattern in the path already says which entries.
+        if fixture_file_entry(&dir).1.is_some_and(|e| e.contains('*')) {
+            return Some(dir);
+        }
+        Some(format!("{dir}/*"))
+    }
+
+    /// Entries of scope-wide fixture directories this body made and then
+    /// removed again (an entry, or a directory holding it, deleted later
+    /// in the body): nothing of them is left for the next test.
+    pub(super) fn drop_undone_scoped_writes(&mut self) {
+        fn under(a: &str, b: &str) -> bool {
+            a == b || a.starts_with(b) && a[b.len()..].starts_with('/')
+        }
+        let changes = &self.scoped_changes;
+        let undone: Vec<(&str, Span)> = changes
+            .iter()
+            .filter(|(k, s, removal)| {
+                *removal
+                    && fixture_file_entry(k).1.is_some()
+                    && changes
+                        .iter()
+                        .any(|(m, ms, r)| !r && ms.start < s.start && under(m, k))
+            })
+            .map(|(k, s, _)| (k.as_str(), *s))
+            .collect();
+        if undone.is_empty() {
+            return;
+        }
+        self.out.hazards.retain(|h| {
+            h.effect != Effect::Order
+                || !h.key.as_deref().is_some_and(|hk| {
+                    is_fixture_file(hk)
+                        && undone
+                            .iter()
+                            .any(|(k, s)| under(hk, k) && h.span.start <= s.start)
+                })
+        });
+    }
+
+    /// The entry of a scope-wide fixture directory a call names with
+    /// literal segments: `d.join("a", "b")`, `d.joinpath("a")`,
+    /// `d.ensure("a")`, `d.mkdir("a")` (py.path makes the child),
+    /// `os.path.join(d, "a")`.
+    pub(super) fn scoped_entry(&mut self, c: &Call) -> Option<String> {
+        let literal = |args: &[Expr]| -> Option<Vec<String>> {
+            args.iter()
+                .map(|a| a.as_str().map(str::to_string))
+                .collect()
+        };
+        if c.args.len() >= 2 && self.q(&c.func).as_deref() == Some("os.path.join") {
+            let parts = literal(&c.args[1..])?;
+            let k = self.scoped_key(&c.args[0])?;
+            return Some(fixture_file_child(&k, parts.iter().map(String::as_str)));
+        }
+        match &c.func.kind {
+            ExprKind::Attribute { value, attr }
+                if matches!(
+                    attr.as_str(),
+                    "join" | "joinpath" | "ensure" | "ensure_dir" | "mkdir" | "mkdir_p"
+                ) && !c.args.is_empty() =>
+            {
+                let parts = literal(&c.args)?;
+                let k = self.scoped_key(value)?;
+                Some(fixture_file_child(&k, parts.iter().map(String::as_str)))
+            }
+            _ => None,
         }
     }
 
@@ -572,7 +752,10 @@ impl<'w, 'a> Walker<'w, 'a> {
     /// once for its scope: the next test of the scope on the worker reads
     /// what this one left.
     pub(super) fn scoped_write(&mut self, key: &str, verb: &str, span: Span) {
-        let id = key.trim_start_matches("fixturefile:");
+        self.scoped_changes
+            .push((key.to_string(), span, verb.starts_with("deletes")));
+        let (base, entry) = fixture_file_entry(key);
+        let id = base.trim_start_matches("fixturefile:");
         let shown = id.rsplit_once("::").map_or(id, |(_, tail)| tail);
         // `Class.attr`: stored by the class's own setup hook.
         let maker = if shown.contains('.') {
@@ -585,7 +768,10 @@ impl<'w, 'a> Walker<'w, 'a> {
             Some(key.to_string()),
             Effect::Order,
             span,
-            format!("{verb} the path {maker} made once for every test in its scope (its file, or a file in its directory); later tests on the same worker find what this one left"),
+            match entry {
+                Some(e) => format!("{verb} `{e}` in the directory {maker} made once for every test in its scope; later tests on the same worker that read or list it find what this one left"),
+                None => format!("{verb} the path {maker} made once for every test in its scope (its file, or a file in its directory); later tests on the same worker find what this one left"),
+            },
             "give the test its own copy (a function-scoped fixture copying the file into `tmp_path`), or restore the file in a yield fixture's teardown",
         );
     }
@@ -787,8 +973,21 @@ impl<'w, 'a> Walker<'w, 'a> {
                     ExprKind::Name(_) => {}
                     _ => self.scan(&c.func),
                 }
+                // Naming an entry of a scope-wide fixture directory reads
+                // that entry; listing the directory reads all of it.
+                if let Some(k) = self.scoped_entry(c) {
+                    self.out.reads.insert(k);
+                }
+                if let Some(k) = self.scoped_listing(c) {
+                    self.out.reads.insert(k);
+                }
                 self.call(c, e.span);
                 return;
+            }
+            ExprKind::BinOp { op: BinOp::Div, .. } => {
+                if let Some(k) = self.scoped_key(e) {
+                    self.out.reads.insert(k);
+                }
             }
             ExprKind::Attribute { .. } => {
                 // Using the directory class-level setup made for the class.
@@ -1107,4 +1306,30 @@ impl<'w, 'a> Walker<'w, 'a> {
 /// unpacked (`a, b = SHARED`): broad-scoped fixtures' values and module state.
 fn holds_shared_parts(k: &str) -> bool {
     k.starts_with("fixture:") || k.starts_with("fixtureobj:") || eval::is_object_key(k)
+}
+
+/// `n.attr = value` (every target an attribute of `n`, the value not using
+/// `n`): the attribute assigned, the state's prior value not read.
+fn assigned_attr(s: &Stmt, n: &str) -> Option<String> {
+    let StmtKind::Assign { targets, value } = &s.kind else {
+        return None;
+    };
+    fn mentions(e: &Expr, n: &str) -> bool {
+        matches!(&e.kind, ExprKind::Name(x) if x == n)
+            || e.children().into_iter().any(|c| mentions(c, n))
+    }
+    if mentions(value, n) {
+        return None;
+    }
+    let mut attr = None;
+    for t in targets {
+        match &t.kind {
+            ExprKind::Attribute { value, attr: a } if matches!(&value.kind, ExprKind::Name(x) if x == n) =>
+            {
+                attr = Some(a.clone());
+            }
+            _ => return None,
+        }
+    }
+    attr
 }

@@ -1192,12 +1192,16 @@ fn requested_params(
     names
 }
 
-/// The first arguments of `request.getfixturevalue(...)` calls in a body.
+/// The first arguments of `request.getfixturevalue(...)` calls in a body,
+/// on the body's own `request` fixture (not another item's request, as
+/// `item._request` of an item a test builds).
 fn getfixturevalue_calls(body: &[Stmt]) -> Vec<&Expr> {
     let mut out = Vec::new();
     visit_exprs(body, &mut |e| {
         if let ExprKind::Call(c) = &e.kind {
-            if matches!(&c.func.kind, ExprKind::Attribute { attr, .. } if attr == "getfixturevalue")
+            if matches!(&c.func.kind, ExprKind::Attribute { attr, value }
+                if attr == "getfixturevalue"
+                    && matches!(&value.kind, ExprKind::Name(n) if n == "request"))
             {
                 out.extend(c.args.first());
             }

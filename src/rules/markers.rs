@@ -57,6 +57,8 @@ const KNOWN_MARKERS: &[&str] = &[
     "redis",
     "postgresql",
     "filterwarnings",
+    // pytest's own pytester plugin (`pytest_plugins = "pytester"`).
+    "pytester_example_path",
 ];
 
 /// One marker site and the tests it applies to.

@@ -327,7 +327,7 @@ impl<'a> Analyzer<'a> {
                                     .is_some_and(|l| l == "cached_property")
                             });
                             if cached {
-                                out.insert(f.name.clone());
+                                out.insert(f.name.to_string());
                             }
                         }
                     }

@@ -303,7 +303,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                         ) {
                             for t in targets {
                                 if let ExprKind::Name(n) = &t.kind {
-                                    saved.insert(n.clone(), setting);
+                                    saved.insert(n.to_string(), setting);
                                 }
                             }
                             last.insert(format!("setting:{setting}"), false);
@@ -328,7 +328,9 @@ impl<'w, 'a> Walker<'w, 'a> {
                     // puts whole containers back.
                     if let ExprKind::Attribute { value, attr } = &c.func.kind {
                         if let ExprKind::Name(n) = &value.kind {
-                            if let Some(Val::Obj(Obj::Instance(cls, _))) = self.locals.get(n) {
+                            if let Some(Val::Obj(Obj::Instance(cls, _))) =
+                                self.locals.get(n.as_str())
+                            {
                                 let cls = cls.clone();
                                 for k in self.whole_container_restores(&cls, attr) {
                                     last.insert(k, true);
@@ -347,7 +349,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                         if let Some(setting) = catalog::process_setting(&q) {
                             // `os.umask(old)` with what `old = os.umask(0)` returned.
                             let back = matches!(c.args.first().map(|a| &a.kind),
-                                Some(ExprKind::Name(n)) if saved.get(n) == Some(&setting));
+                                Some(ExprKind::Name(n)) if saved.get(n.as_str()) == Some(&setting));
                             last.insert(format!("setting:{setting}"), back);
                         }
                         continue;

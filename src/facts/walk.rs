@@ -1326,7 +1326,7 @@ fn assigned_attr(s: &Stmt, n: &str) -> Option<String> {
         match &t.kind {
             ExprKind::Attribute { value, attr: a } if matches!(&value.kind, ExprKind::Name(x) if x == n) =>
             {
-                attr = Some(a.clone());
+                attr = Some(a.to_string());
             }
             _ => return None,
         }

@@ -973,7 +973,9 @@ fn report(args: &ReportArgs) -> anyhow::Result<u8> {
     if args.check && opts.date.is_none() {
         opts.date = existing.as_deref().and_then(report::date_in);
     }
-    let selection = selection(&analysis.project, &CheckArgs::default());
+    let mut selection = selection(&analysis.project, &CheckArgs::default());
+    // What runs saw and the analysis missed is part of the report.
+    selection.extend_select.push("ISO8".into());
     let findings = rules::findings(&analysis, &selection);
     let text = report::render(&analysis, &findings, &opts)?;
 
@@ -1041,8 +1043,8 @@ fn history_merge(args: &crate::cli::MergeArgs) -> anyhow::Result<u8> {
     match crate::run::merge::merge_into(&project.root, &cwd, &args.dirs) {
         Ok(m) => {
             let mut line = format!(
-                "isoaudit history merge: merged {} history dir(s) into .isoaudit/: {} test duration(s), {} run(s)",
-                m.inputs, m.durations, m.runs
+                "isoaudit history merge: merged {} history dir(s) into .isoaudit/: {} test duration(s), {} run(s), {} observed test(s)",
+                m.inputs, m.durations, m.runs, m.observed
             );
             match &m.report {
                 Some(r) => line.push_str(&format!(

@@ -452,7 +452,7 @@ mod tests {
         o.tests.insert("t.py::e".into(), seen(&["process:git"]));
         assert_eq!(sharers_of(&o, "t.py::a"), ["t.py::b"]);
         assert!(sharers_of(&o, "t.py::d").is_empty(), "notes are not shared");
-        assert!(forget(&mut o, "t.py::a[1]") == false);
+        assert!(!forget(&mut o, "t.py::a[1]"));
     }
 
     #[test]

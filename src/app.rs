@@ -800,12 +800,34 @@ pub fn plan_with_options(
             _ => None,
         },
     };
-    Ok((plan::build(tests, &durations, &opts)?, opts))
+    let mut built = plan::build(tests, &durations, &opts)?;
+    let by_nodeid: std::collections::HashMap<&str, &crate::classify::Verdict> = analysis
+        .verdicts
+        .iter()
+        .map(|v| (v.nodeid.as_str(), v))
+        .collect();
+    for t in &mut built.tests {
+        if let Some(v) = by_nodeid.get(t.nodeid.as_str()) {
+            t.observed = v
+                .observed
+                .iter()
+                .map(|(key, e)| plan::ObservedFact {
+                    key: key.clone(),
+                    access: e.access.clone(),
+                    at: e.at.clone(),
+                    fixture: e.fixture.clone(),
+                })
+                .collect();
+            t.triage = v.triage.clone();
+        }
+    }
+    Ok((built, opts))
 }
 
 fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<u8> {
     let opts = AnalyzeOptions {
         honor_markers: args.schedule.honor_markers,
+        no_observed: false,
     };
     let analysis = match analyse("plan", &args.common, &opts) {
         Ok(a) => a,
@@ -829,8 +851,12 @@ fn plan(args: &crate::cli::PlanArgs) -> anyhow::Result<u8> {
 fn run(args: &crate::cli::RunArgs) -> anyhow::Result<u8> {
     // A path that is not there is a usage error (`analyse` checks it, as
     // for every command), not pytest's "file or directory not found".
+    if !args.forget.is_empty() {
+        forget_triage(&args.common, &args.forget)?;
+    }
     let opts = AnalyzeOptions {
         honor_markers: args.schedule.honor_markers,
+        no_observed: false,
     };
     let analysis = match analyse("run", &args.common, &opts) {
         Ok(a) => a,
@@ -865,6 +891,31 @@ fn run(args: &crate::cli::RunArgs) -> anyhow::Result<u8> {
     let run_opts = crate::run::RunOptions::from_args(&analysis.project, &args, &plan_opts);
     let code = crate::run::execute(&analysis.project.root, &plan, &run_opts)?;
     Ok(u8::try_from(code).unwrap_or(EXIT_ERROR))
+}
+
+/// `run --forget NODEID...`: drops the remembered isolation bugs of those
+/// tests from `.isoaudit/observed.json` before the run plans.
+fn forget_triage(common: &Common, nodeids: &[String]) -> anyhow::Result<()> {
+    let project = match load_project(common) {
+        Ok(p) => p,
+        Err(_) => return Ok(()),
+    };
+    let (mut memory, warning) = crate::observed::load(&project.root);
+    if let Some(w) = warning {
+        eprintln!("isoaudit: warning: {w}");
+    }
+    for nodeid in nodeids {
+        if crate::observed::forget(&mut memory, nodeid) {
+            println!("isoaudit: forgot the isolation bug of {nodeid}; it is scheduled as analysed and observed again");
+        } else {
+            println!("isoaudit: no isolation bug remembered for {nodeid}; nothing to forget");
+        }
+    }
+    if project.root.join(crate::observed::OBSERVED).is_file() {
+        crate::observed::save(&project.root, &memory)
+            .with_context(|| format!("cannot write {}", crate::observed::OBSERVED))?;
+    }
+    Ok(())
 }
 
 /// Where `--workers` came from: clap fills it from `PYTEST_WORKERS` too.
@@ -922,7 +973,9 @@ fn report(args: &ReportArgs) -> anyhow::Result<u8> {
     if args.check && opts.date.is_none() {
         opts.date = existing.as_deref().and_then(report::date_in);
     }
-    let selection = selection(&analysis.project, &CheckArgs::default());
+    let mut selection = selection(&analysis.project, &CheckArgs::default());
+    // What runs saw and the analysis missed is part of the report.
+    selection.extend_select.push("ISO8".into());
     let findings = rules::findings(&analysis, &selection);
     let text = report::render(&analysis, &findings, &opts)?;
 
@@ -990,8 +1043,8 @@ fn history_merge(args: &crate::cli::MergeArgs) -> anyhow::Result<u8> {
     match crate::run::merge::merge_into(&project.root, &cwd, &args.dirs) {
         Ok(m) => {
             let mut line = format!(
-                "isoaudit history merge: merged {} history dir(s) into .isoaudit/: {} test duration(s), {} run(s)",
-                m.inputs, m.durations, m.runs
+                "isoaudit history merge: merged {} history dir(s) into .isoaudit/: {} test duration(s), {} run(s), {} observed test(s)",
+                m.inputs, m.durations, m.runs, m.observed
             );
             match &m.report {
                 Some(r) => line.push_str(&format!(

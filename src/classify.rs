@@ -60,6 +60,30 @@ pub struct Verdict {
     pub isolation_markers: Vec<Marker>,
     pub marker_verdict: Option<MarkerVerdict>,
     pub mitigations: BTreeSet<String>,
+    /// What runs saw this test touch (`.isoaudit/observed.json`), sorted.
+    pub observed: Vec<(String, crate::observed::Evidence)>,
+    /// Why a run's measurement makes it heavy.
+    pub observed_heavy: Option<String>,
+    /// An isolation bug a run found that still holds: the tests it runs
+    /// with (none: it runs serially).
+    pub triage: Option<Vec<String>>,
+}
+
+impl Verdict {
+    /// Observed keys the static analysis did not find for this test.
+    pub fn observed_only(&self) -> Vec<&(String, crate::observed::Evidence)> {
+        use crate::observed::{key_kind, KeyKind};
+        let static_keys: Vec<&str> = self
+            .hazards
+            .iter()
+            .filter_map(|r| r.hazard.key.as_deref())
+            .collect();
+        self.observed
+            .iter()
+            .filter(|(k, _)| key_kind(k) != KeyKind::Note)
+            .filter(|(k, _)| !static_keys.iter().any(|s| keys_overlap(s, k)))
+            .collect()
+    }
 }
 
 impl Verdict {
@@ -88,6 +112,8 @@ pub struct ClassifyOptions {
     pub honor_markers: bool,
     /// Isolation markers conftest hooks add at collection, by nodeid.
     pub hook_markers: std::collections::HashMap<String, Vec<Marker>>,
+    /// What earlier runs observed; merged with the static facts.
+    pub observations: crate::observed::Observations,
 }
 
 /// Hazards a test's own parametrization brings (`parametrize` over a set).
@@ -366,6 +392,9 @@ pub fn classify(
             isolation_markers,
             marker_verdict: None,
             mitigations,
+            observed: Vec::new(),
+            observed_heavy: None,
+            triage: None,
         });
         reads.push(test_reads);
         latent_reads.push(test_latent);
@@ -556,6 +585,40 @@ pub fn classify(
             {
                 order.insert(key.clone());
             }
+        }
+        // What runs saw: the stricter of the static and the observed class.
+        if let Some(o) = opts.observations.tests.get(&v.nodeid) {
+            use crate::observed::{key_kind, KeyKind};
+            for (k, _) in &o.facts {
+                match key_kind(k) {
+                    KeyKind::Resource => {
+                        shared = true;
+                        resources.insert(k.clone());
+                    }
+                    KeyKind::Order => {
+                        order.insert(k.clone());
+                    }
+                    KeyKind::Note => {}
+                }
+            }
+            if o.heavy.is_some() {
+                heavy = true;
+            }
+            match &o.triage {
+                Some(sharers) if sharers.is_empty() => serial = true,
+                Some(_) => {
+                    shared = true;
+                    resources.insert(format!("triage:{}", v.nodeid));
+                }
+                None => {}
+            }
+            v.observed = o.facts.clone();
+            v.observed_heavy = o.heavy.clone();
+            v.triage = o.triage.clone();
+        }
+        if let Some(victims) = opts.observations.joined.get(&v.nodeid) {
+            shared = true;
+            resources.extend(victims.iter().map(|t| format!("triage:{t}")));
         }
         let analysed = if serial {
             TestClass::Serial

@@ -293,6 +293,14 @@ pub struct RunArgs {
     /// with the one there, so that pytest-split can plan from isoaudit's runs.
     #[arg(long)]
     pub store_durations: bool,
+    /// Do not observe what each test touches (files, ports, environment,
+    /// module state); the plan still uses what earlier runs observed.
+    #[arg(long)]
+    pub no_observe: bool,
+    /// Drop the isolation bug remembered for this test (its nodeid): it is
+    /// scheduled by the analysis and observation alone again. Repeatable.
+    #[arg(long, value_name = "NODEID")]
+    pub forget: Vec<String>,
     /// Python interpreter with pytest and pytest-xdist (default: $VIRTUAL_ENV, .venv, python3).
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,

@@ -11,6 +11,7 @@ pub mod config;
 pub mod diagnostic;
 pub mod facts;
 pub mod graph;
+pub mod observed;
 pub mod output;
 pub mod plan;
 pub mod pytest;
@@ -53,6 +54,8 @@ pub struct Analysis {
 #[derive(Debug, Clone, Default)]
 pub struct AnalyzeOptions {
     pub honor_markers: bool,
+    /// Leave `.isoaudit/observed.json` out (static facts only).
+    pub no_observed: bool,
 }
 
 /// Reads one file into a module model, or findings explaining why not.
@@ -263,6 +266,20 @@ pub fn analyze(project: Project, paths: &[PathBuf], opts: &AnalyzeOptions) -> An
     };
     lap("facts");
     let hook_markers = suite.hook_markers(&project.settings.isolation_markers);
+    let observations = if opts.no_observed {
+        observed::Observations::default()
+    } else {
+        let (memory, warning) = observed::load(&project.root);
+        if let Some(w) = warning {
+            eprintln!("isoaudit: warning: {w}");
+        }
+        observed::Observations::prepare(
+            &project.root,
+            &memory,
+            project.settings.heavy_rss_mb,
+            project.settings.heavy_cpu_s,
+        )
+    };
     let verdicts = classify::classify(
         &suite,
         &closures,
@@ -272,6 +289,7 @@ pub fn analyze(project: Project, paths: &[PathBuf], opts: &AnalyzeOptions) -> An
             heavy_markers: project.settings.heavy_markers.clone(),
             honor_markers: opts.honor_markers,
             hook_markers,
+            observations,
         },
     );
     lap("classify");

@@ -75,6 +75,8 @@ fn defaults() -> BTreeMap<(String, String), String> {
             "shared-paths" => list(&s.shared_paths),
             "catalog" if s.catalog.is_empty() => "`[]`".into(),
             "timeout" => unset_or(&s.timeout, |t| format!("`{t}`")),
+            "heavy-rss-mb" => format!("`{}`", s.heavy_rss_mb),
+            "heavy-cpu-s" => format!("`{}`", s.heavy_cpu_s),
             "baseline" => unset_or(&s.baseline, |p| format!("`\"{}\"`", p.display())),
             "scheduler" if s.scheduler == d => "`{}`".into(),
             other => panic!("no documented default for `{other}`: add it here and to the page"),

@@ -54,6 +54,11 @@ pub struct Settings {
     pub catalog: Vec<PathBuf>,
     /// `timeout`: `run`'s per-test limit in seconds; None = no limit.
     pub timeout: Option<f64>,
+    /// `heavy-rss-mb`: a test whose worker's peak memory grew this much in a
+    /// run is heavy (0 = never).
+    pub heavy_rss_mb: f64,
+    /// `heavy-cpu-s`: a test that used this much CPU in a run is heavy.
+    pub heavy_cpu_s: f64,
     /// `baseline`: `check` reports only findings this file does not hold.
     pub baseline: Option<PathBuf>,
     pub scheduler: SchedulerSettings,
@@ -71,6 +76,8 @@ impl Default for Settings {
             shared_paths: Vec::new(),
             catalog: Vec::new(),
             timeout: None,
+            heavy_rss_mb: 1024.0,
+            heavy_cpu_s: 120.0,
             baseline: None,
             scheduler: SchedulerSettings::default(),
         }

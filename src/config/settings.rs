@@ -11,7 +11,7 @@ use super::pytest::{absolutize, parse_toml};
 use super::{SchedulerSettings, Settings};
 
 /// The keys of `[tool.isoaudit]`, in the order the help text lists them.
-pub const TOP_KEYS: [&str; 11] = [
+pub const TOP_KEYS: [&str; 13] = [
     "select",
     "extend-select",
     "ignore",
@@ -21,6 +21,8 @@ pub const TOP_KEYS: [&str; 11] = [
     "shared-paths",
     "catalog",
     "timeout",
+    "heavy-rss-mb",
+    "heavy-cpu-s",
     "baseline",
     "scheduler",
 ];
@@ -162,6 +164,8 @@ fn parse_settings(
                     .collect()
             }
             "timeout" => settings.timeout = Some(timeout_seconds(&field, item)?),
+            "heavy-rss-mb" => settings.heavy_rss_mb = timeout_seconds(&field, item)?,
+            "heavy-cpu-s" => settings.heavy_cpu_s = timeout_seconds(&field, item)?,
             "baseline" => match item.as_str() {
                 Some(s) if !s.is_empty() => settings.baseline = Some(absolutize(dir, Path::new(s))),
                 _ => {
@@ -668,7 +672,7 @@ rerun-failures-serially = false
     fn codes_must_name_a_rule_or_a_prefix_of_one() {
         // The same check as the command line's: a well-formed code no rule
         // has is as wrong as a misspelt one.
-        for bad in ["ISO999", "ISO8", "ISO1234", "iso1", "ISOX", "all", "E501"] {
+        for bad in ["ISO999", "ISO9", "ISO1234", "iso1", "ISOX", "all", "E501"] {
             let body = format!("select = [\"{bad}\"]\n");
             let (_d, r) = load_text("isoaudit.toml", &body);
             let err = r.expect_err(bad);

@@ -72,6 +72,26 @@ pub struct PlanTest {
     pub resources: Vec<String>,
     pub codes: Vec<String>,
     pub duration: f64,
+    /// Facts earlier runs observed (`.isoaudit/observed.json`): the key,
+    /// how it was touched and the first frame in the project's code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observed: Vec<ObservedFact>,
+    /// A remembered isolation bug: the test runs with these tests (none:
+    /// in the serial phase) until its file changes or `run --forget`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triage: Option<Vec<String>>,
+}
+
+/// One observed fact of a planned test.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedFact {
+    pub key: String,
+    pub access: String,
+    /// `path:line`, or "" when seen by comparing before and after the test.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixture: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -346,6 +366,8 @@ pub fn build(
                 resources,
                 codes,
                 duration: round3(d.unwrap_or(default_seconds)),
+                observed: Vec::new(),
+                triage: None,
             }
         })
         .collect();

@@ -74,6 +74,7 @@ pub fn render(cx: &Ctx, planner: &Planner, input: &Input) -> String {
     how_to_read(&mut out, cx);
     summary(&mut out, cx, input, &steps, honoured.as_ref());
     coordinated(&mut out, cx);
+    seen_at_run_time(&mut out, cx);
     marker_audit(&mut out, cx);
     resources(&mut out, cx);
     fixtures(&mut out, cx);
@@ -663,17 +664,35 @@ fn coordinated(out: &mut String, cx: &Ctx) {
         "Every test here is scheduled with care by `isoaudit run`; a plain `pytest -n` run may \
          break it. Most severe first.\n\n",
     );
-    out.push_str(&header(&["test", "class", "runs with", "why"]));
+    let observed =
+        cx.a.verdicts
+            .iter()
+            .any(|v| !v.observed.is_empty() || v.triage.is_some() || v.observed_heavy.is_some());
+    if observed {
+        out.push_str(&header(&[
+            "test",
+            "class",
+            "runs with",
+            "why",
+            "seen at run time",
+        ]));
+    } else {
+        out.push_str(&header(&["test", "class", "runs with", "why"]));
+    }
     let hidden = rows.len().saturating_sub(MAX_ROWS);
     rows.truncate(MAX_ROWS);
     for i in rows {
         let v = &cx.a.verdicts[i];
-        out.push_str(&row(&[
+        let mut cells = vec![
             cx.test_link(i),
             code(v.class.as_str()),
             unit_text(cx, v, &unit_sizes),
             why(cx, i, 4),
-        ]));
+        ];
+        if observed {
+            cells.push(seen_text(v));
+        }
+        out.push_str(&row(&cells));
     }
     out.push('\n');
     if hidden > 0 {
@@ -682,6 +701,82 @@ fn coordinated(out: &mut String, cx: &Ctx) {
             "{hidden} more {} not listed; `isoaudit plan --format json` gives every test with its class and resources.\n",
             if hidden == 1 { "test is" } else { "tests are" }
         );
+    }
+}
+
+/// The "seen at run time" cell: observed keys (at most 3), a remembered
+/// isolation bug, a measured weight.
+fn seen_text(v: &Verdict) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let keys: Vec<&str> = v
+        .observed
+        .iter()
+        .filter(|(k, _)| crate::observed::key_kind(k) != crate::observed::KeyKind::Note)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    if !keys.is_empty() {
+        parts.push(keys_text(&keys, 3));
+    }
+    match &v.triage {
+        Some(s) if s.is_empty() => {
+            parts.push("failed in parallel, passed alone: runs serially".into())
+        }
+        Some(s) => parts.push(format!(
+            "failed in parallel, passed alone: runs with {}",
+            s.iter().map(|n| code(n)).collect::<Vec<_>>().join(", ")
+        )),
+        None => {}
+    }
+    if let Some(h) = &v.observed_heavy {
+        parts.push(format!("heavy: {h}"));
+    }
+    if parts.is_empty() {
+        "—".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// Hazards only a run saw: observed keys the static analysis did not find,
+/// with the first frame in the project's code.
+fn seen_at_run_time(out: &mut String, cx: &Ctx) {
+    let mut rows: Vec<[String; 4]> = Vec::new();
+    for (i, v) in cx.a.verdicts.iter().enumerate() {
+        for (key, e) in v.observed_only() {
+            let mut how = e.access.clone();
+            if let Some(f) = &e.fixture {
+                how.push_str(&format!(" in fixture {}", code(f)));
+            }
+            if let Some(stage) = &e.stage {
+                how.push_str(&format!(" ({stage})"));
+            }
+            let at = if e.at.is_empty() {
+                "changed between the test's start and end".to_string()
+            } else {
+                code(&e.at)
+            };
+            rows.push([cx.test_link(i), code(key), how, at]);
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    out.push_str(
+        "## Hazards only the run saw
+
+",
+    );
+    out.push_str(
+        "`isoaudit run` observed these tests touch these resources; the static analysis did not find them (`.isoaudit/observed.json`, from the last run of each test). They are scheduled as if found; fix them in the code at the frame given.\n\n",
+    );
+    out.push_str(&header(&["test", "resource", "how", "where"]));
+    let hidden = rows.len().saturating_sub(MAX_ROWS);
+    for r in rows.iter().take(MAX_ROWS) {
+        out.push_str(&row(r));
+    }
+    out.push('\n');
+    if hidden > 0 {
+        let _ = writeln!(out, "{hidden} more not listed.\n");
     }
 }
 

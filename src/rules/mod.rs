@@ -282,11 +282,77 @@ fn per_file_ignored(sel: &Selection, f: &Finding) -> bool {
 }
 
 /// All findings of the analysis, filtered and sorted.
+/// ISO801/ISO802: what a run saw a test touch that the static analysis did
+/// not find (`.isoaudit/observed.json`), at the test's definition, one
+/// finding per test and family.
+fn observed_findings(a: &Analysis, out: &mut Vec<Finding>) {
+    use crate::observed::{key_kind, KeyKind};
+    let sites = sites(a);
+    for v in &a.verdicts {
+        let only = v.observed_only();
+        if only.is_empty() {
+            continue;
+        }
+        let Some(&(module, span)) = sites.get(&v.nodeid) else {
+            continue;
+        };
+        for (code, kind) in [("ISO801", KeyKind::Resource), ("ISO802", KeyKind::Order)] {
+            let facts: Vec<_> = only.iter().filter(|(k, _)| key_kind(k) == kind).collect();
+            if facts.is_empty() {
+                continue;
+            }
+            let shown: Vec<String> = facts
+                .iter()
+                .take(3)
+                .map(|(k, e)| {
+                    let mut what = format!("`{k}` ({}", e.access);
+                    if !e.at.is_empty() {
+                        what.push_str(&format!(" at {}", e.at));
+                    }
+                    if let Some(f) = &e.fixture {
+                        what.push_str(&format!(", in fixture `{f}`"));
+                    }
+                    what.push(')');
+                    what
+                })
+                .collect();
+            let more = facts.len().saturating_sub(3);
+            let mut listed = shown.join(", ");
+            if more > 0 {
+                listed.push_str(&format!(" and {more} more"));
+            }
+            let (what, help) = if kind == KeyKind::Resource {
+                (
+                    "touch a resource every worker shares",
+                    "give each test its own copy: `tmp_path` for files, port 0 for servers, a per-worker name (`worker_id`) for services",
+                )
+            } else {
+                (
+                    "leave process-wide state changed",
+                    "restore it: `monkeypatch.setenv`/`setattr`/`chdir`/`syspath_prepend`, or undo the change in the fixture's teardown",
+                )
+            };
+            let mut f = finding_at(
+                a,
+                code,
+                module,
+                span,
+                format!(
+                    "`isoaudit run` saw this test {what} that the static analysis did not find: {listed}"
+                ),
+            );
+            f.help = Some(help.to_string());
+            out.push(f);
+        }
+    }
+}
+
 pub fn findings(a: &Analysis, sel: &Selection) -> Vec<Finding> {
     let mut out = a.file_findings.clone();
     hazard_findings(a, &mut out);
     structure_findings(a, &mut out);
     markers::marker_findings(a, sel, &mut out);
+    observed_findings(a, &mut out);
     let by_rel: HashMap<&str, usize> = a
         .suite
         .modules

@@ -81,6 +81,8 @@ rules! {
     "ISO703", "shared-mutable-fixture", true, Error, None, "A test mutates the value of a module/session-scoped fixture.";
     "ISO704", "dynamic-fixture-request", false, Warning, None, "`request.getfixturevalue()` with a computed name hides the fixture closure.";
     "ISO705", "unordered-parametrize", true, Error, None, "`parametrize` over a set: workers collect different orders and xdist aborts.";
+    "ISO801", "observed-shared-resource", false, Warning, None, "A run saw the test write a file, bind a port or use a local service that the static analysis did not find.";
+    "ISO802", "observed-leaked-state", false, Warning, None, "A run saw the test leave process-wide state changed (environment, cwd, sys.path, module state) that the static analysis did not find.";
 }
 
 pub fn get(code: &str) -> Option<&'static Rule> {
@@ -350,9 +352,9 @@ mod tests {
         let help = check_selector("iso101").unwrap_err();
         assert!(help.starts_with("did you mean `ISO101`?"), "{help}");
         // A family that does not exist lists those that do.
-        let help = check_selector("ISO8").unwrap_err();
+        let help = check_selector("ISO9").unwrap_err();
         assert!(
-            help.contains("ISO0, ISO1, ISO2, ISO3, ISO4, ISO5, ISO6, ISO7"),
+            help.contains("ISO0, ISO1, ISO2, ISO3, ISO4, ISO5, ISO6, ISO7, ISO8"),
             "{help}"
         );
         // Other linters' codes get a hint about isoaudit's.

@@ -72,6 +72,7 @@ struct Input {
     durations: Durations,
     history: History,
     last_run: Option<LastRun>,
+    observed: crate::observed::Observed,
 }
 
 /// The `.isoaudit/` a command-line DIR names: `DIR/.isoaudit` when there is
@@ -94,7 +95,12 @@ fn read_input(dir: &Path, shown: &str, required: bool) -> Result<Input, MergeErr
         };
     }
     let file = |name: &str| dir.join(name);
-    let names = ["durations.json", "history.json", "last-run.json"];
+    let names = [
+        "durations.json",
+        "history.json",
+        "last-run.json",
+        "observed.json",
+    ];
     if required && !names.iter().any(|n| file(n).is_file()) {
         return Err(MergeError::NotHistory(shown.to_string()));
     }
@@ -103,6 +109,14 @@ fn read_input(dir: &Path, shown: &str, required: bool) -> Result<Input, MergeErr
         message,
     };
     let mut input = Input::default();
+    if file("observed.json").is_file() {
+        let (observed, warning) =
+            crate::observed::read(&file("observed.json"), &format!("{shown}/observed.json"));
+        if let Some(w) = warning {
+            eprintln!("isoaudit history merge: warning: {w}");
+        }
+        input.observed = observed;
+    }
     if file("durations.json").is_file() {
         input.durations = Durations::load(&file("durations.json"))
             .map_err(|e| unreadable("durations.json", e.to_string()))?;
@@ -130,6 +144,8 @@ fn read_input(dir: &Path, shown: &str, required: bool) -> Result<Input, MergeErr
 #[derive(Debug, Clone, PartialEq)]
 pub struct Merged {
     pub inputs: usize,
+    /// Tests in the merged `observed.json`.
+    pub observed: usize,
     pub durations: usize,
     pub runs: usize,
     /// The shards whose last run went into the report, if one was written.
@@ -174,6 +190,15 @@ pub fn merge_into(root: &Path, cwd: &Path, dirs: &[PathBuf]) -> Result<Merged, M
         what: format!("{HISTORY_DURATIONS} and {HISTORY_RUNS}"),
         source,
     })?;
+    let observed_inputs: Vec<crate::observed::Observed> =
+        inputs.iter().map(|i| i.observed.clone()).collect();
+    let observed = crate::observed::merge_all(&observed_inputs);
+    if !observed.tests.is_empty() {
+        crate::observed::save(root, &observed).map_err(|source| MergeError::Write {
+            what: crate::observed::OBSERVED.into(),
+            source,
+        })?;
+    }
 
     let shards = newest_matrix(&inputs);
     let report = match shards.first() {
@@ -198,6 +223,7 @@ pub fn merge_into(root: &Path, cwd: &Path, dirs: &[PathBuf]) -> Result<Merged, M
     };
     Ok(Merged {
         inputs: sorted.len(),
+        observed: observed.tests.len(),
         durations: durations.len(),
         runs: hist.runs.len(),
         report,
@@ -566,6 +592,29 @@ mod tests {
         }
     }
 
+    #[test]
+    fn shards_observations_merge_into_the_local_memory() {
+        let root = tempfile::tempdir().unwrap();
+        let shards = tempfile::tempdir().unwrap();
+        for (i, key) in [(1, "path:/tmp/a.lock"), (2, "port:20001")] {
+            let dir = shards.path().join(format!("shard-{i}/.isoaudit"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let text = format!(
+                r#"{{"version": 1, "tests": {{"t.py::test_{i}": {{"run": 4, "keys": {{"{key}": {{"access": "write"}}}}}}}}}}"#
+            );
+            std::fs::write(dir.join("observed.json"), text).unwrap();
+        }
+        let dirs = [PathBuf::from("shard-2"), PathBuf::from("shard-1")];
+        let merged = merge_into(root.path(), shards.path(), &dirs).unwrap();
+        assert_eq!(merged.observed, 2);
+        let (memory, warning) = crate::observed::load(root.path());
+        assert!(warning.is_none());
+        assert!(memory.tests["t.py::test_1"]
+            .keys
+            .contains_key("path:/tmp/a.lock"));
+        assert!(memory.tests["t.py::test_2"].keys.contains_key("port:20001"));
+    }
+
     fn input(durations: &[(&str, f64, u64)], runs: Vec<RunRecord>) -> Input {
         let mut d = Durations::new();
         let mut h = History {
@@ -581,6 +630,7 @@ mod tests {
             durations: d,
             history: h,
             last_run: None,
+            observed: Default::default(),
         }
     }
 

@@ -29,6 +29,9 @@ use report::{
 /// The plugin, written beside the schedule and loaded with `-p`.
 pub const PLUGIN_SOURCE: &str = include_str!("plugin.py");
 const PLUGIN_MODULE: &str = "isoaudit_plugin";
+/// The observer the plugin loads when `ISOAUDIT_OBSERVE=1`.
+pub const OBSERVER_SOURCE: &str = include_str!("observe.py");
+const OBSERVER_MODULE: &str = "isoaudit_observe";
 
 /// How `execute` runs pytest.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +58,9 @@ pub struct RunOptions {
     pub continue_on_collection_errors: bool,
     /// Also write pytest-split's `.test_durations` (merged with the one there).
     pub store_durations: bool,
+    /// Observe what each test touches (`observe.py`) and remember it in
+    /// `.isoaudit/observed.json`.
+    pub observe: bool,
 }
 
 /// `--stall-warning`'s default, in seconds.
@@ -75,6 +81,7 @@ impl RunOptions {
             stall_warning: Some(DEFAULT_STALL_WARNING),
             continue_on_collection_errors: false,
             store_durations: false,
+            observe: true,
         }
     }
 }
@@ -126,6 +133,7 @@ impl RunOptions {
                     .iter()
                     .any(|a| a == "--continue-on-collection-errors"),
             store_durations: args.store_durations,
+            observe: !args.no_observe,
         }
     }
 }
@@ -368,6 +376,11 @@ impl Python<'_> {
             Some(t) => cmd.env("ISOAUDIT_TIMEOUT", format!("{t}")),
             None => cmd.env_remove("ISOAUDIT_TIMEOUT"),
         };
+        if self.opts.observe {
+            cmd.env("ISOAUDIT_OBSERVE", "1");
+        } else {
+            cmd.env_remove("ISOAUDIT_OBSERVE");
+        }
         cmd.args(&self.opts.pytest_args);
         if self.opts.continue_on_collection_errors
             && !self
@@ -674,6 +687,138 @@ fn phase_events(work: &Path, tag: &str, label: &str, timeout: Option<f64>) -> Ph
     }
 }
 
+/// One line naming the tests a remembered isolation bug schedules.
+fn announce_triage(plan: &Plan) {
+    let mut with: Vec<String> = Vec::new();
+    let mut serial: Vec<&str> = Vec::new();
+    for t in &plan.tests {
+        match &t.triage {
+            Some(sharers) if sharers.is_empty() => serial.push(&t.nodeid),
+            Some(sharers) => with.push(format!("{} with {}", t.nodeid, sharers.join(", "))),
+            None => {}
+        }
+    }
+    if with.is_empty() && serial.is_empty() {
+        return;
+    }
+    let mut parts = Vec::new();
+    if !with.is_empty() {
+        parts.push(format!(
+            "{} (sharing what they were seen to touch)",
+            with.join("; ")
+        ));
+    }
+    if !serial.is_empty() {
+        parts.push(format!(
+            "{} in the serial phase (nothing shared was seen)",
+            serial.join(", ")
+        ));
+    }
+    header(&format!(
+        "isolation bugs found by earlier runs: {}; `isoaudit run --forget NODEID` schedules one as analysed again",
+        parts.join("; ")
+    ));
+}
+
+/// Folds what this run's observers saw into `.isoaudit/observed.json`, and
+/// remembers each isolation bug with the tests it was seen sharing a
+/// resource with.
+fn remember_observations(
+    root: &Path,
+    work: &Path,
+    run: u64,
+    bugs: &mut [IsolationBug],
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut ran = crate::observed::RunObservations::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(work)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("observed-") && n.ends_with(".json"))
+        })
+        .collect();
+    files.sort();
+    for path in &files {
+        let file: crate::observed::PluginFile = read_json(path);
+        crate::observed::add_plugin_file(&mut ran, file);
+    }
+    let mut errors: Vec<(String, String)> = Vec::new();
+    for entry in std::fs::read_dir(work)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(rest) = name.strip_prefix("observe-error-") {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            errors.push((
+                rest.trim_end_matches(".txt").to_string(),
+                text.trim().to_string(),
+            ));
+        }
+    }
+    errors.sort();
+    for (worker, text) in &errors {
+        header(&format!(
+            "observation failed in {worker} and was turned off there (test outcomes are unaffected): {text}"
+        ));
+    }
+    let (mut memory, warning) = crate::observed::load(root);
+    if let Some(w) = warning {
+        eprintln!("isoaudit: warning: {w}");
+    }
+    crate::observed::fold(&mut memory, ran, run);
+    for bug in bugs {
+        let function = function_nodeid(&bug.nodeid).to_string();
+        let sharers = crate::observed::sharers_of(&memory, &function);
+        let file = crate::observed::nodeid_file(&function).to_string();
+        let Ok(bytes) = std::fs::read(root.join(&file)) else {
+            continue;
+        };
+        let line = if sharers.is_empty() {
+            format!(
+                "{function} runs in the serial phase from the next run on: it failed in parallel, passed alone, and was not seen sharing a resource"
+            )
+        } else {
+            format!(
+                "{function} runs with {} from the next run on: it failed in parallel, passed alone, and was seen sharing a resource with them",
+                sharers.join(", ")
+            )
+        };
+        lines.push(line);
+        if bug.resources.is_empty() {
+            if let Some(seen) = memory.tests.get(&function) {
+                bug.resources = seen
+                    .keys
+                    .keys()
+                    .filter(|k| crate::observed::key_kind(k) != crate::observed::KeyKind::Note)
+                    .map(|k| format!("seen at run time: {k}"))
+                    .collect();
+            }
+        }
+        let slot = memory.tests.entry(function).or_default();
+        slot.run = slot.run.max(run);
+        slot.triage = Some(crate::observed::Triage {
+            run,
+            sharers,
+            file,
+            digest: crate::observed::digest(&bytes),
+        });
+    }
+    if let Err(e) = crate::observed::save(root, &memory) {
+        eprintln!(
+            "isoaudit: warning: cannot write {}: {e}",
+            crate::observed::OBSERVED
+        );
+    }
+    lines
+}
+
 /// One line per fault, as it happens.
 fn announce_fault(f: &Fault, timeout: Option<f64>, rerun_follows: bool) {
     let what = match f.kind {
@@ -758,6 +903,11 @@ pub fn execute(root: &Path, plan: &Plan, opts: &RunOptions) -> Result<i32, RunEr
         PLUGIN_SOURCE,
     )
     .map_err(io_err("cannot write the pytest plugin"))?;
+    std::fs::write(
+        work.path().join(format!("{OBSERVER_MODULE}.py")),
+        OBSERVER_SOURCE,
+    )
+    .map_err(io_err("cannot write the pytest plugin"))?;
     let (recorded, _, _) = history::load(root);
     std::fs::write(
         work.path().join("schedule.json"),
@@ -778,6 +928,7 @@ fn run_steps(
     work: &Path,
     has_xdist: bool,
 ) -> Result<i32, RunError> {
+    announce_triage(plan);
     let units = units_of(&plan.tests);
     let unit_of: HashMap<&str, &str> = plan
         .tests
@@ -1133,6 +1284,12 @@ fn run_steps(
 
     let mut code = combine(&codes);
     isolation_bugs.sort();
+    let run_number = history::load(root).1.next_run();
+    let triage_lines = if opts.observe {
+        remember_observations(root, work, run_number, &mut isolation_bugs)
+    } else {
+        Vec::new()
+    };
     for bug in &isolation_bugs {
         let resources = if bug.resources.is_empty() {
             "no resource found".to_string()
@@ -1143,6 +1300,9 @@ fn run_steps(
             "isolation bug: {} failed in parallel and passed alone (unit {}; {})",
             bug.nodeid, bug.unit, resources
         ));
+    }
+    for line in &triage_lines {
+        header(line);
     }
     if !isolation_bugs.is_empty() && code == 0 && !opts.allow_isolation_bugs {
         code = 1;

@@ -22,6 +22,10 @@ the phase being run (``ISOAUDIT_PHASE``: ``1``, ``2``, ``3``, ``all`` or
   records crashes, timeouts, collection errors and worker restarts in
   ``events-*.json``, and what it selected in ``collected-*.json``.
 
+With ``ISOAUDIT_OBSERVE=1`` every process that runs tests also loads the
+observer (``isoaudit_observe``, beside this file), which records what each
+test touched outside itself (``observed-*.json``).
+
 Tests the plan does not know run in phase 1, each as its own unit. Nodeids
 are never changed. Without ``ISOAUDIT_PLAN`` the plugin does nothing.
 """
@@ -38,6 +42,7 @@ import pytest
 PLAN_ENV = "ISOAUDIT_PLAN"
 PHASE_ENV = "ISOAUDIT_PHASE"
 TIMEOUT_ENV = "ISOAUDIT_TIMEOUT"
+OBSERVE_ENV = "ISOAUDIT_OBSERVE"
 
 # Units whose tests share nothing: their parametrized cases may go to
 # different workers.
@@ -642,5 +647,9 @@ def pytest_configure(config):
         return
     if not _is_controller(config):
         config.pluginmanager.register(Runner(config, schedule), "isoaudit-runner")
+        if os.environ.get(OBSERVE_ENV) == "1":
+            from isoaudit_observe import Observer
+
+            config.pluginmanager.register(Observer(config, schedule), "isoaudit-observer")
     if not _is_worker(config):
         config.pluginmanager.register(Reporter(config, schedule), "isoaudit-reporter")

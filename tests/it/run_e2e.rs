@@ -1109,3 +1109,165 @@ fn ctrl_c_and_sigterm_stop_the_run_and_everything_it_started() {
         );
     }
 }
+
+/// Observation: `fixtures/suites/observed` conflicts only through what a
+/// static reading cannot see (its README says what). The first run finds the
+/// isolation bugs and remembers what each test touched; every later run
+/// passes, and the plan shows the observed keys.
+#[test]
+fn run_observes_hidden_conflicts_and_never_repeats_an_isolation_bug() {
+    let Some(python) = python() else { return };
+    let _guard = lock();
+    let control = copy_suite("observed");
+    let parallel = pytest(&python, control.path(), &["-n", "2", "-q"]);
+    assert_eq!(
+        parallel.status.code(),
+        Some(1),
+        "plain pytest -n 2 must fail on this suite\n{}",
+        show(&parallel)
+    );
+
+    let suite = copy_suite("observed");
+    let py = python.to_string_lossy().into_owned();
+    let victim = "tests/test_a_registry.py::test_fast_mode_is_off_by_default";
+    let first = isoaudit(suite.path(), &["run", "--workers", "2", "--python", &py]);
+    assert_eq!(first.status.code(), Some(1), "{}", show(&first));
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        stdout.contains(&format!("isolation bug: {victim} failed in parallel")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "{victim} runs in the serial phase from the next run on"
+        )),
+        "{stdout}"
+    );
+
+    let plan = isoaudit(
+        suite.path(),
+        &["plan", "--workers", "2", "--format", "json"],
+    );
+    assert_eq!(plan.status.code(), Some(0), "{}", show(&plan));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).expect("plan JSON");
+    let test = |nodeid: &str| {
+        plan["tests"]
+            .as_array()
+            .and_then(|tests| tests.iter().find(|t| t["nodeid"] == nodeid))
+            .unwrap_or_else(|| panic!("{nodeid} is not in the plan"))
+            .clone()
+    };
+    let observed_keys = |nodeid: &str| -> Vec<String> {
+        test(nodeid)["observed"]
+            .as_array()
+            .map(|facts| {
+                facts
+                    .iter()
+                    .filter_map(|f| f["key"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let has = |nodeid: &str, want: &dyn Fn(&str) -> bool| {
+        let keys = observed_keys(nodeid);
+        assert!(keys.iter().any(|k| want(k)), "{nodeid}: {keys:?}");
+    };
+    has(
+        "tests/test_b_ledger.py::test_ledger_keeps_the_opening_entry",
+        &|k| k == "path:./workspace/ledger.txt",
+    );
+    has(
+        "tests/test_c_ports.py::test_inventory_service_listens",
+        &|k| k.starts_with("port:"),
+    );
+    has(
+        "tests/test_d_memo.py::test_memo_remembers_a_greeting",
+        &|k| k == "path:/tmp/appcore-memo.memo",
+    );
+    has("tests/test_a_registry.py::test_enable_fast_mode", &|k| {
+        k == "state:appcore.registry.mode_fast"
+    });
+    let ledger = test("tests/test_b_ledger.py::test_ledger_keeps_the_opening_entry");
+    let evidence = ledger["observed"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["key"] == "path:./workspace/ledger.txt"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(evidence["access"], "write", "{evidence}");
+    assert!(
+        evidence["at"]
+            .as_str()
+            .is_some_and(|at| at.starts_with("appcore/ledger.py:")),
+        "the first frame in the project's code: {evidence}"
+    );
+    let pairs = [
+        (
+            "tests/test_b_ledger.py::test_ledger_keeps_the_opening_entry",
+            "tests/test_b_ledger.py::test_ledger_keeps_the_closing_entry",
+        ),
+        (
+            "tests/test_c_ports.py::test_inventory_service_listens",
+            "tests/test_c_ports.py::test_inventory_service_restarts",
+        ),
+        (
+            "tests/test_d_memo.py::test_memo_remembers_a_greeting",
+            "tests/test_d_memo.py::test_memo_remembers_a_farewell",
+        ),
+    ];
+    for (a, b) in pairs {
+        assert_eq!(test(a)["unit"], test(b)["unit"], "{a} and {b}");
+        assert_eq!(test(a)["phase"], 1);
+    }
+    assert_eq!(test(victim)["phase"], 3, "{}", test(victim));
+    assert_eq!(test(victim)["triage"], serde_json::json!([]));
+
+    for run in 2..=4 {
+        let out = isoaudit(suite.path(), &["run", "--workers", "2", "--python", &py]);
+        assert_eq!(out.status.code(), Some(0), "run {run}\n{}", show(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("isolation bugs found by earlier runs:")
+                && stdout.contains(&format!("{victim} in the serial phase")),
+            "run {run}: {stdout}"
+        );
+    }
+
+    // --no-observe leaves the memory as it is.
+    let memory = read(suite.path(), ".isoaudit/observed.json");
+    let out = isoaudit(
+        suite.path(),
+        &["run", "--workers", "2", "--no-observe", "--python", &py],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(read(suite.path(), ".isoaudit/observed.json"), memory);
+
+    let out = isoaudit(
+        suite.path(),
+        &["plan", "--workers", "2", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let forget = isoaudit(
+        suite.path(),
+        &[
+            "run",
+            "--workers",
+            "2",
+            "--forget",
+            victim,
+            "--python",
+            &py,
+            "--",
+            "-k",
+            "flavours",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&forget.stdout);
+    assert!(
+        stdout.contains(&format!("forgot the isolation bug of {victim}")),
+        "{}",
+        show(&forget)
+    );
+    let memory: serde_json::Value =
+        serde_json::from_str(&read(suite.path(), ".isoaudit/observed.json")).expect("JSON");
+    assert!(memory["tests"][victim]["triage"].is_null(), "{memory}");
+}

@@ -447,6 +447,16 @@ pub fn is_class_setup_hook(name: &str) -> bool {
 /// test leaves there no later test sees: Django's test cases (and
 /// pytest-django's autouse mailbox fixture) empty the outbox of the locmem
 /// email backend before each test.
+/// The stream name of a process stream (`sys.stdout`, `sys.__stderr__`).
+pub fn process_stream(q: &str) -> Option<&'static str> {
+    match q {
+        "sys.stdout" | "sys.__stdout__" => Some("stdout"),
+        "sys.stderr" | "sys.__stderr__" => Some("stderr"),
+        "sys.stdin" | "sys.__stdin__" => Some("stdin"),
+        _ => None,
+    }
+}
+
 pub fn is_reset_per_test(q: &str) -> bool {
     matches!(q, "django.core.mail.outbox")
 }

@@ -398,6 +398,11 @@ impl<'w, 'a> Walker<'w, 'a> {
         {
             return;
         }
+        if q == "sys" && matches!(attr, "stdout" | "stderr" | "stdin") {
+            // pytest puts its capture stream back before each test; what
+            // the body binds here is its own object from now on.
+            self.rebound_streams.insert(attr.to_string());
+        }
         if q == "sys" && matches!(attr, "path" | "modules") {
             let (code, key) = if attr == "path" {
                 ("ISO403", "sys.path".to_string())

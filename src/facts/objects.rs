@@ -319,6 +319,13 @@ impl<'a> Analyzer<'a> {
         object.then(|| Val::Container(format!("state:{}.{name}", m.dotted)))
     }
 
+    /// The module-level literal a `state:pkg.mod.NAME` key names.
+    pub(super) fn shared_literal(&self, key: &str) -> Option<&Expr> {
+        let (modpath, name) = key.strip_prefix("state:")?.rsplit_once('.')?;
+        let &mi = self.module_by_dotted.get(modpath)?;
+        self.suite.modules[mi].constants.get(name)
+    }
+
     /// The class of the object a shared key names, when it is one of the
     /// project's classes.
     pub(super) fn class_of_shared(&self, key: &str) -> Option<ClassRef> {

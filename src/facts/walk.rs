@@ -472,6 +472,9 @@ impl<'w, 'a> Walker<'w, 'a> {
             ExprKind::Name(n) if !self.is_local(n) => self.module.constants.get(n).cloned(),
             _ => None,
         };
+        // A local alias of the container, or a module's attribute
+        // (`rows = data.ROWS; for r in rows:`): the literal its key names.
+        let literal = literal.or_else(|| self.an.shared_literal(key).cloned());
         let Some(literal) = literal else { return false };
         match &literal.kind {
             ExprKind::List(items) | ExprKind::Tuple(items) | ExprKind::Set(items) => {

@@ -301,6 +301,15 @@ impl<'w, 'a> Walker<'w, 'a> {
         if catalog::is_fake_service(&q) {
             return Val::Obj(Obj::PrivateService);
         }
+        if let (Some(m), ExprKind::Attribute { value, .. }) = (method, &c.func.kind) {
+            if catalog::is_test_client_factory(m) {
+                if let Val::Container(k) = self.eval_depth(value, d + 1) {
+                    if k.starts_with("fixtureobj:") || is_object_key(&k) {
+                        return Val::Obj(Obj::AppClient(k));
+                    }
+                }
+            }
+        }
         match q.as_str() {
             "tempfile.gettempdir" | "tempfile.gettempdirb" => return Val::Str("/tmp".into()),
             "pathlib.Path.home" | "os.path.expanduser" if c.args.is_empty() => {

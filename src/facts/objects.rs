@@ -588,6 +588,21 @@ impl<'w, 'a> Walker<'w, 'a> {
                 }
                 true
             }
+            Val::Obj(Obj::AppClient(key)) => {
+                let key = key.clone();
+                if catalog::is_writing_request(method) {
+                    let verb =
+                        format!("changes, with a `{method}` request through its test client,");
+                    if key.starts_with("fixtureobj:") {
+                        self.shared_fixture_mutation(&key, &verb, span);
+                    } else {
+                        self.shared_object_change(&key, &verb, span);
+                    }
+                } else {
+                    self.out.reads.insert(key);
+                }
+                true
+            }
             Val::Container(key) if key.starts_with("state:") || key.starts_with("fixtureobj:") => {
                 let key = key.clone();
                 let class = self.an.class_of_shared(&key);

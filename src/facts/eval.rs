@@ -120,8 +120,20 @@ impl<'w, 'a> Walker<'w, 'a> {
                             return Val::Unique;
                         }
                     }
+                    return Val::Unknown;
                 }
-                Val::Unknown
+                // An element of an object every test shares is part of it
+                // (`part = shared["records"][0]`): changing it changes that object.
+                match self.eval_depth(value, d + 1) {
+                    Val::Container(k)
+                        if k.starts_with("fixtureobj:")
+                            || k.starts_with("fixture:")
+                            || is_object_key(&k) =>
+                    {
+                        Val::Container(k)
+                    }
+                    _ => Val::Unknown,
+                }
             }
             ExprKind::Call(c) => self.call_value(c, d),
             ExprKind::Await(x) => self.eval_depth(x, d + 1),

@@ -622,8 +622,11 @@ impl<'w, 'a> Walker<'w, 'a> {
                 self.mutate_self_part(base);
                 return;
             }
-            // A part of a shared object, or a local alias of one.
-            Val::Container(k) if !matches!(base.kind, ExprKind::Name(_)) => {
+            // A part of a shared object, or a local alias of one; an element
+            // reached by subscript is the container's own (below).
+            Val::Container(k)
+                if !matches!(base.kind, ExprKind::Name(_) | ExprKind::Subscript { .. }) =>
+            {
                 if k.starts_with("fixtureobj:") || k.starts_with("fixture:") {
                     self.shared_fixture_mutation(&k, "changes a part of", span);
                     return;

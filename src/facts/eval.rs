@@ -169,13 +169,37 @@ impl<'w, 'a> Walker<'w, 'a> {
                 Val::Obj(Obj::Mutable | Obj::Instance(..)) => {
                     Val::Container(format!("state:{}.{}", self.module.dotted, n))
                 }
-                Val::Unknown if is_object_constructor(&c) => {
+                Val::Unknown if is_object_constructor(&c) || self.is_suite_factory_call(&c) => {
                     Val::Container(format!("state:{}.{}", self.module.dotted, n))
                 }
                 other => other,
             };
         }
         Val::Unknown
+    }
+
+    /// A call of a function the suite defines (a test helper, the project's
+    /// own factory): at module level, whatever object it returns is made once
+    /// and shared by every test of the module.
+    fn is_suite_factory_call(&self, e: &Expr) -> bool {
+        let ExprKind::Call(c) = &e.kind else {
+            return false;
+        };
+        if let ExprKind::Name(n) = &c.func.kind {
+            if !self.imports.is_imported(n) {
+                return self.module.functions.contains_key(n);
+            }
+        }
+        let Some(q) = self.q(&c.func) else {
+            return false;
+        };
+        let Some((modpath, name)) = q.trim_start_matches('.').rsplit_once('.') else {
+            return false;
+        };
+        self.an
+            .module_by_dotted
+            .get(modpath)
+            .is_some_and(|&mi| self.an.suite.modules[mi].functions.contains_key(name))
     }
 
     pub(super) fn attr_value(&mut self, whole: &Expr, value: &Expr, attr: &str, d: u32) -> Val {

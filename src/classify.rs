@@ -578,6 +578,15 @@ pub fn classify(
                 order.insert(key.clone());
             }
         }
+        // A process stream another test closed breaks every test after it.
+        for (key, w) in writers.range("stream:".to_string()..) {
+            if !crate::facts::is_broken_for_all(key) {
+                break;
+            }
+            if w.iter().any(|&x| x != i) {
+                order.insert(key.clone());
+            }
+        }
         for key in &latent_reads[i] {
             if direct_writers
                 .get(key)

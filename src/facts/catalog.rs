@@ -453,6 +453,35 @@ pub fn is_class_setup_hook(name: &str) -> bool {
 /// test leaves there no later test sees: Django's test cases (and
 /// pytest-django's autouse mailbox fixture) empty the outbox of the locmem
 /// email backend before each test.
+/// Methods of web-framework app objects that hand out a test client
+/// (Flask/Quart/Werkzeug-style `app.test_client()`).
+pub fn is_test_client_factory(m: &str) -> bool {
+    matches!(m, "test_client")
+}
+
+/// A request through a test client that changes what the app holds:
+/// `post`/`put`/`patch`/`delete`, and thin wrappers named after them
+/// (`post_json`, a one-letter prefix as in `jput`). Reads (`get`, `head`,
+/// `options`) are not.
+pub fn is_writing_request(m: &str) -> bool {
+    const VERBS: &[&str] = &["post", "put", "patch", "delete"];
+    m.to_ascii_lowercase().split('_').any(|part| {
+        VERBS
+            .iter()
+            .any(|v| part.ends_with(v) && part.len() <= v.len() + 1)
+    })
+}
+
+/// The stream name of a process stream (`sys.stdout`, `sys.__stderr__`).
+pub fn process_stream(q: &str) -> Option<&'static str> {
+    match q {
+        "sys.stdout" | "sys.__stdout__" => Some("stdout"),
+        "sys.stderr" | "sys.__stderr__" => Some("stderr"),
+        "sys.stdin" | "sys.__stdin__" => Some("stdin"),
+        _ => None,
+    }
+}
+
 pub fn is_reset_per_test(q: &str) -> bool {
     matches!(q, "django.core.mail.outbox")
 }

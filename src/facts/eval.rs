@@ -120,8 +120,20 @@ impl<'w, 'a> Walker<'w, 'a> {
                             return Val::Unique;
                         }
                     }
+                    return Val::Unknown;
                 }
-                Val::Unknown
+                // An element of an object every test shares is part of it
+                // (`part = shared["records"][0]`): changing it changes that object.
+                match self.eval_depth(value, d + 1) {
+                    Val::Container(k)
+                        if k.starts_with("fixtureobj:")
+                            || k.starts_with("fixture:")
+                            || is_object_key(&k) =>
+                    {
+                        Val::Container(k)
+                    }
+                    _ => Val::Unknown,
+                }
             }
             ExprKind::Call(c) => self.call_value(c, d),
             ExprKind::Await(x) => self.eval_depth(x, d + 1),
@@ -157,13 +169,37 @@ impl<'w, 'a> Walker<'w, 'a> {
                 Val::Obj(Obj::Mutable | Obj::Instance(..)) => {
                     Val::Container(format!("state:{}.{}", self.module.dotted, n))
                 }
-                Val::Unknown if is_object_constructor(&c) => {
+                Val::Unknown if is_object_constructor(&c) || self.is_suite_factory_call(&c) => {
                     Val::Container(format!("state:{}.{}", self.module.dotted, n))
                 }
                 other => other,
             };
         }
         Val::Unknown
+    }
+
+    /// A call of a function the suite defines (a test helper, the project's
+    /// own factory): at module level, whatever object it returns is made once
+    /// and shared by every test of the module.
+    fn is_suite_factory_call(&self, e: &Expr) -> bool {
+        let ExprKind::Call(c) = &e.kind else {
+            return false;
+        };
+        if let ExprKind::Name(n) = &c.func.kind {
+            if !self.imports.is_imported(n) {
+                return self.module.functions.contains_key(n.as_str());
+            }
+        }
+        let Some(q) = self.q(&c.func) else {
+            return false;
+        };
+        let Some((modpath, name)) = q.trim_start_matches('.').rsplit_once('.') else {
+            return false;
+        };
+        self.an
+            .module_by_dotted
+            .get(modpath)
+            .is_some_and(|&mi| self.an.suite.modules[mi].functions.contains_key(name))
     }
 
     pub(super) fn attr_value(&mut self, whole: &Expr, value: &Expr, attr: &str, d: u32) -> Val {
@@ -300,6 +336,15 @@ impl<'w, 'a> Walker<'w, 'a> {
         }
         if catalog::is_fake_service(&q) {
             return Val::Obj(Obj::PrivateService);
+        }
+        if let (Some(m), ExprKind::Attribute { value, .. }) = (method, &c.func.kind) {
+            if catalog::is_test_client_factory(m) {
+                if let Val::Container(k) = self.eval_depth(value, d + 1) {
+                    if k.starts_with("fixtureobj:") || is_object_key(&k) {
+                        return Val::Obj(Obj::AppClient(k));
+                    }
+                }
+            }
         }
         match q.as_str() {
             "tempfile.gettempdir" | "tempfile.gettempdirb" => return Val::Str("/tmp".into()),

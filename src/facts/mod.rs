@@ -471,6 +471,7 @@ impl<'a> Analyzer<'a> {
             scoped,
             scoped_changes: Vec::new(),
             class_setup: class.is_some() && catalog::is_class_setup_hook(&func.name),
+            rebound_streams: HashSet::new(),
         };
         for (name, v) in &params {
             match v {
@@ -692,6 +693,9 @@ struct Walker<'w, 'a> {
     /// `setup_class`): `cls` is the class being set up, whose own tests
     /// run after it.
     class_setup: bool,
+    /// Process streams (`stdout`, `stderr`, `stdin` of `sys`) this body
+    /// bound to an object of its own: closing them later closes that object.
+    rebound_streams: HashSet<String>,
 }
 
 const HELP_TMP: &str = "build the path from `tmp_path` (or `tmp_path_factory.mktemp()` in session fixtures) so every test gets its own directory";
@@ -768,6 +772,13 @@ pub fn path_key(pc: &PathClass) -> String {
         }
         PathClass::NotShared => "path:".to_string(),
     }
+}
+
+/// `stream:sys.stdout`: a process stream closed under every test that runs
+/// after it on the worker (pytest's capture writes each test's output
+/// there), so every later test depends on it, whatever it reads.
+pub fn is_broken_for_all(key: &str) -> bool {
+    key.starts_with("stream:")
 }
 
 /// `fixturefile:ID`: a file or directory a broad-scoped fixture made once

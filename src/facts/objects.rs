@@ -319,6 +319,13 @@ impl<'a> Analyzer<'a> {
         object.then(|| Val::Container(format!("state:{}.{name}", m.dotted)))
     }
 
+    /// The module-level literal a `state:pkg.mod.NAME` key names.
+    pub(super) fn shared_literal(&self, key: &str) -> Option<&Expr> {
+        let (modpath, name) = key.strip_prefix("state:")?.rsplit_once('.')?;
+        let &mi = self.module_by_dotted.get(modpath)?;
+        self.suite.modules[mi].constants.get(name)
+    }
+
     /// The class of the object a shared key names, when it is one of the
     /// project's classes.
     pub(super) fn class_of_shared(&self, key: &str) -> Option<ClassRef> {
@@ -580,6 +587,21 @@ impl<'w, 'a> Walker<'w, 'a> {
                     } else {
                         self.out.reads.insert(key.clone());
                     }
+                }
+                true
+            }
+            Val::Obj(Obj::AppClient(key)) => {
+                let key = key.clone();
+                if catalog::is_writing_request(method) {
+                    let verb =
+                        format!("changes, with a `{method}` request through its test client,");
+                    if key.starts_with("fixtureobj:") {
+                        self.shared_fixture_mutation(&key, &verb, span);
+                    } else {
+                        self.shared_object_change(&key, &verb, span);
+                    }
+                } else {
+                    self.out.reads.insert(key);
                 }
                 true
             }

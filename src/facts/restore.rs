@@ -155,6 +155,7 @@ impl<'w, 'a> Walker<'w, 'a> {
                 scoped: self.scoped.clone(),
                 scoped_changes: Vec::new(),
                 class_setup: self.class_setup,
+                rebound_streams: self.rebound_streams.clone(),
             };
             // Globals declared anywhere in the function apply to teardown.
             collect_globals(body, &mut probe.globals);
@@ -163,7 +164,11 @@ impl<'w, 'a> Walker<'w, 'a> {
                 if h.effect == Effect::Order {
                     // Writing a fixture's file again in `finally` is one more
                     // write, not a restore of what the test found there.
-                    if let Some(k) = h.key.filter(|k| !is_fixture_file(k)) {
+                    // Closing a process stream puts nothing back either.
+                    if let Some(k) = h
+                        .key
+                        .filter(|k| !is_fixture_file(k) && !is_broken_for_all(k))
+                    {
                         keys.insert(k);
                     }
                 }

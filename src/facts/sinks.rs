@@ -676,6 +676,16 @@ impl<'w, 'a> Walker<'w, 'a> {
             "importlib.reload" => return,
             _ => {}
         }
+        if let (Some("close" | "detach"), Some(stream)) = (method, catalog::process_stream(recv_q))
+        {
+            // Closing a stream the body bound itself closes its own buffer.
+            if !self.rebound_streams.contains(stream) || recv_q.contains("__") {
+                self.hazard("ISO409", Some(format!("stream:sys.{stream}")), Effect::Order, span,
+                    format!("closes `{recv_q}`, the worker's {stream} (while a test runs, pytest's capture file); every later test on the same worker fails when pytest reads or writes its output"),
+                    "close only the buffer the test bound itself (`contextlib.redirect_stdout(io.StringIO())`), or use the `capsys` fixture");
+            }
+            return;
+        }
         if recv_q == "sys.path" && method.is_some_and(catalog::is_mutating_method) {
             self.hazard("ISO403", Some("sys.path".into()), Effect::Order, span,
                 "changes `sys.path` for the whole worker process; imports in later tests on the same worker resolve differently".into(),

@@ -38,6 +38,10 @@ pub enum Obj {
     /// The receiver (`self`/`cls`) of the method being summarised, or a
     /// part of it.
     SelfRef,
+    /// A test client (`app.test_client()`) of a web app every test of a
+    /// scope shares, by the app's key: requests through it reach that app's
+    /// state (its database, its caches).
+    AppClient(String),
 }
 
 /// A class defined in one of the suite's modules (test or project code).

@@ -403,6 +403,11 @@ impl<'w, 'a> Walker<'w, 'a> {
         {
             return;
         }
+        if q == "sys" && matches!(attr, "stdout" | "stderr" | "stdin") {
+            // pytest puts its capture stream back before each test; what
+            // the body binds here is its own object from now on.
+            self.rebound_streams.insert(attr.to_string());
+        }
         if q == "sys" && matches!(attr, "path" | "modules") {
             let (code, key) = if attr == "path" {
                 ("ISO403", "sys.path".to_string())
@@ -474,6 +479,9 @@ impl<'w, 'a> Walker<'w, 'a> {
             }
             _ => None,
         };
+        // A local alias of the container, or a module's attribute
+        // (`rows = data.ROWS; for r in rows:`): the literal its key names.
+        let literal = literal.or_else(|| self.an.shared_literal(key).cloned());
         let Some(literal) = literal else { return false };
         match &literal.kind {
             ExprKind::List(items) | ExprKind::Tuple(items) | ExprKind::Set(items) => {
@@ -804,8 +812,11 @@ impl<'w, 'a> Walker<'w, 'a> {
                 self.mutate_self_part(base);
                 return;
             }
-            // A part of a shared object, or a local alias of one.
-            Val::Container(k) if !matches!(base.kind, ExprKind::Name(_)) => {
+            // A part of a shared object, or a local alias of one; an element
+            // reached by subscript is the container's own (below).
+            Val::Container(k)
+                if !matches!(base.kind, ExprKind::Name(_) | ExprKind::Subscript { .. }) =>
+            {
                 if k.starts_with("fixtureobj:") || k.starts_with("fixture:") {
                     self.shared_fixture_mutation(&k, "changes a part of", span);
                     return;

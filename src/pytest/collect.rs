@@ -725,11 +725,20 @@ impl<'a> Collector<'a> {
             };
             let s = find(setups);
             let t = find(teardowns);
-            let class_of: HashMap<usize, String> = s
-                .iter()
-                .chain(t.iter())
-                .map(|(m, _, k)| (*m, def_path(k)))
-                .collect();
+            // A setup of one class run with the teardown of another (a
+            // subclass overriding only `setUp`) is a pair of its own: named
+            // after the setup's class it would take the id of that class's
+            // own pair and its facts.
+            let mixed = match (&s, &t) {
+                (Some((ms, _, ks)), Some((mt, _, kt))) if ms == mt && ks.key() != kt.key() => {
+                    Some(format!("{}+{}", def_path(ks), def_path(kt)))
+                }
+                _ => None,
+            };
+            let mut class_of: HashMap<usize, String> = HashMap::new();
+            for (m, _, k) in s.iter().chain(t.iter()) {
+                class_of.insert(*m, def_path(k));
+            }
             let lookup = move |m: usize| class_of.get(&m).cloned().unwrap_or_default();
             self.xunit(
                 s.map(|(m, f, _)| (m, f)),
@@ -738,6 +747,11 @@ impl<'a> Collector<'a> {
                 *scope,
                 false,
             );
+            if let Some(mixed) = mixed {
+                if let Some((_, _, fx)) = self.plan.fixtures.last_mut() {
+                    fx.id = format!("{}::{mixed}::{}", self.r.modules[fx.module].rel, fx.name);
+                }
+            }
         }
         // Base-class tests come first, as pytest orders them.
         for group in groups.iter().rev() {

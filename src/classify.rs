@@ -225,9 +225,23 @@ pub fn classify(
     // Direct reads before a test's own writes are taken out (it reads back
     // what it wrote: run again, it sees its own leftovers).
     let mut own_reads: Vec<BTreeSet<String>> = Vec::with_capacity(tests.len());
+    // Tests that run more than once in a session: parametrized (directly
+    // or through a fixture with `params`) or marked for reruns. They see
+    // what their own earlier run left.
+    let mut repeated: Vec<bool> = Vec::with_capacity(tests.len());
     for (i, t) in tests.iter().enumerate() {
         let own = &facts.tests[i];
         let closure = &closures[i];
+        repeated.push(
+            !t.parametrize.is_empty()
+                || t.markers
+                    .iter()
+                    .any(|m| matches!(m.name.as_str(), "flaky" | "repeat"))
+                || closure
+                    .fixtures
+                    .iter()
+                    .any(|e| suite.fixture(e.fixture).params),
+        );
         let mut hazards: Vec<Reached> = own
             .hazards
             .iter()
@@ -486,13 +500,15 @@ pub fn classify(
                     return true;
                 }
                 // The writer counts too: its parametrized copies and reruns
-                // find what it left.
+                // find what it left. A test that runs once and is the only
+                // one touching the state leaves it to nobody.
+                let alone = !repeated[i] && users.iter().all(|&(j, _)| j == i);
                 let first_use = users.iter().any(|&(_, first)| match (first, attr) {
                     (None, _) => true,
                     (Some(w), Some(a)) => w != a,
                     (Some(_), None) => false,
                 });
-                first_use
+                (first_use && !alone)
                     || own_reads.iter().enumerate().any(|(j, rs)| {
                         j != i
                             && !users.iter().any(|&(u, _)| u == j)

@@ -492,7 +492,7 @@ impl<'w, 'a> Walker<'w, 'a> {
         let own = self.own_class()?;
         let hit = match &e.kind {
             ExprKind::Name(n) => {
-                n == &own.name
+                n == own.name
                     || (n == "cls"
                         && matches!(self.locals.get("cls"), Some(Val::Obj(Obj::SelfRef))))
             }

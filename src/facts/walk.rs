@@ -339,7 +339,7 @@ impl<'w, 'a> Walker<'w, 'a> {
             // and so does a class-setup hook's (`cls` is the class being
             // run, which sets it again before its tests read it).
             let own_cls_in_hook =
-                self.class_setup && matches!(&base.kind, ExprKind::Name(n) if n != &cls.name);
+                self.class_setup && matches!(&base.kind, ExprKind::Name(n) if n != cls.name);
             if !self.is_test_class(&cls) && !own_cls_in_hook {
                 self.class_attr_write(&cls, attr, span);
             }

@@ -48,7 +48,7 @@ impl Imports {
                             // `import a.b` binds `a`, and loads `a.b`.
                             let first = a.name.split('.').next().unwrap_or(&a.name);
                             self.map.insert(first.to_string(), first.to_string());
-                            if a.name.contains('.') && !self.submodules.iter().any(|s| s == &a.name)
+                            if a.name.contains('.') && !self.submodules.iter().any(|s| s == a.name)
                             {
                                 self.submodules.push(a.name.to_string());
                             }

@@ -1173,7 +1173,7 @@ fn requested_params(
         if matches!(p.kind, ParamKind::VarArgs | ParamKind::VarKw) || p.default.is_some() {
             continue;
         }
-        if exclude.iter().any(|e| e == &p.name) || inj.named.iter().any(|e| e == &p.name) {
+        if exclude.iter().any(|e| e == p.name) || inj.named.iter().any(|e| e == p.name) {
             continue;
         }
         if p.kind == ParamKind::Positional {
@@ -1382,7 +1382,7 @@ pub fn extract(
         if let ExprKind::Name(target) = &value.kind {
             if let Some(f) = fixtures
                 .iter()
-                .find(|f| f.class.is_none() && &f.name == target)
+                .find(|f| f.class.is_none() && f.name == target)
             {
                 if !fixtures.iter().any(|g| &g.name == alias) {
                     let mut copy = f.clone();

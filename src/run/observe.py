@@ -43,6 +43,9 @@ except ImportError:  # not on Windows
 
 import pytest
 
+# The plugin that imports this module is loaded by then (``-p isoaudit_plugin``).
+from isoaudit_plugin import function_nodeid
+
 # How much of the project's state is fingerprinted before and after a test.
 MAX_MODULES = 2000
 MAX_CONTAINER = 10000
@@ -484,7 +487,7 @@ class Observer:
                 self.fixture_keys.setdefault(fixture, {}).setdefault(key, evidence)
         for key, evidence in self.inherited.items():
             found.setdefault(key, evidence)
-        function = _function(item.nodeid)
+        function = function_nodeid(item.nodeid)
         test = self.tests.get(function)
         if test is None:
             if len(self.tests) >= MAX_TESTS:
@@ -557,11 +560,3 @@ class Observer:
             os.replace(tmp, path)
         except Exception as exc:  # noqa: BLE001
             self._fail("writing %s" % path, exc)
-
-
-def _function(nodeid):
-    sep = nodeid.find("::")
-    if sep < 0:
-        return nodeid
-    bracket = nodeid.find("[", sep)
-    return nodeid if bracket < 0 else nodeid[:bracket]

@@ -374,3 +374,40 @@ fn check_given_a_conftest_checks_the_tests_below_it() {
         "{paths:?}"
     );
 }
+
+/// The thread count never shows in the output: `check` (json and sarif) and
+/// `plan --format json` on every shipped suite are byte-identical with one
+/// rayon thread and with many.
+#[test]
+fn output_is_byte_identical_across_thread_counts() {
+    let shipped = Shipped::new(&[]);
+    let suites = shipped.root().join("fixtures/suites");
+    let mut names: Vec<String> = std::fs::read_dir(&suites)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() > 5, "the shipped suites are copied");
+    let commands: [&[&str]; 3] = [
+        &["check", "--exit-zero", "--output-format", "json"],
+        &["check", "--exit-zero", "--output-format", "sarif"],
+        &["plan", "--format", "json"],
+    ];
+    for name in &names {
+        for args in commands {
+            let run = |threads: &str| {
+                let out = isoaudit()
+                    .args(args)
+                    .arg(".")
+                    .current_dir(suites.join(name))
+                    .env("RAYON_NUM_THREADS", threads)
+                    .output()
+                    .unwrap();
+                (out.status.code(), out.stdout)
+            };
+            let one = run("1");
+            assert!(!one.1.is_empty(), "{name} {args:?} printed nothing");
+            assert_eq!(one, run("8"), "{name} {args:?} differs by thread count");
+        }
+    }
+}
